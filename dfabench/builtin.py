@@ -1,0 +1,38 @@
+"""The core's own plugin: reference models, the task specs in tasks/, the importers and the
+metrics, registered through the same hooks as any third-party plugin."""
+
+from dfabench import hookimpl
+
+
+@hookimpl
+def dfabench_register_models(register):
+    register("constant", "dfabench.models:ConstantModel", capabilities=("generate",),
+             description="always the same answer (args: label, category, description, text)")
+    register("random", "dfabench.models:RandomModel", capabilities=("generate", "score"),
+             description="seeded random answers and scores: the chance level (args: seed, mode)")
+
+
+@hookimpl
+def dfabench_register_tasks(register):
+    from dfabench.tasks import builtin_task_files
+
+    for path in builtin_task_files():
+        register(path)
+
+
+@hookimpl
+def dfabench_register_importers(register):
+    register("df40", "dfabench.data.importers:import_df40",
+             description="DeepfakeBench / DF40 dataset index JSON (one sample per frame)")
+    register("dfa-instruct", "dfabench.data.importers:import_dfa_instruct",
+             description="DFA-Instruct style LLaVA conversation JSON")
+
+
+@hookimpl
+def dfabench_register_metrics(register):
+    register("detection", "dfabench.metrics.classification:detection_metrics", tasks=("DF-D",),
+             description="accuracy, balanced accuracy, per-category and per-technique accuracy")
+    register("ranking", "dfabench.metrics.classification:ranking_metrics", tasks=("DF-D",),
+             description="AUC, AP and EER from the probability of fake")
+    register("classification", "dfabench.metrics.classification:category_metrics", tasks=("DF-C",),
+             description="accuracy, macro-F1, per-category accuracy, confusion matrix")

@@ -1,0 +1,394 @@
+"""The ``dfabench`` command.
+
+Exit codes: 0 success; 1 the work ran but something does not hold (e.g. a verify failure);
+2 bad usage or bad input (one clear line on stderr, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from dfabench import __version__
+from dfabench.errors import DfabenchError
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def parse_model_args(pairs: list[str] | None) -> dict[str, Any]:
+    """``["k=v", ...]`` -> dict; a value that parses as JSON (numbers, true/false, null, lists)
+    becomes that value, anything else stays a string."""
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise DfabenchError(f"bad --model-arg {pair!r}: expected KEY=VALUE")
+        if key in out:
+            raise DfabenchError(f"--model-arg {key!r} given twice")
+        try:
+            parsed = json.loads(value)
+            out[key] = parsed if isinstance(parsed, (int, float, bool, list, dict)) or parsed is None else value
+        except ValueError:
+            out[key] = value
+    return out
+
+
+def _table(rows: list[list[Any]], headers: list[str]) -> str:
+    from tabulate import tabulate
+
+    return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def results_table(record: dict[str, Any]) -> str:
+    """The results table printed at the end of ``run`` and ``score``."""
+    rows = []
+    for task_id, info in record.get("tasks", {}).items():
+        status = info.get("status", "")
+        if status.startswith("n/a"):
+            rows.append([task_id, "(all)", "n/a", "", "", status[5:]])
+            continue
+        counts = record.get("counts", {}).get(task_id, {})
+        for name, metric in record.get("metrics", {}).get(task_id, {}).items():
+            value = metric.get("value")
+            ci = ""
+            if metric.get("ci_low") is not None and metric.get("ci_high") is not None:
+                ci = f"[{metric['ci_low']:.4f}, {metric['ci_high']:.4f}]"
+            note = metric.get("reason", "") if value is None else ""
+            rows.append([task_id, name, _fmt(value) if value is not None else "undefined", ci, metric.get("n", ""),
+                         note])
+        rows.append([task_id, "(counts)", "", "", counts.get("n", ""),
+                     f"{counts.get('n_failed', 0)} failed, {counts.get('n_unparsed', 0)} unparsed"])
+    return _table(rows, ["task", "metric", "value", "95% CI", "n", "note"])
+
+
+def _print_results(record: dict[str, Any], out_dir: Path | None = None) -> None:
+    model = record.get("model", {})
+    bench = record.get("benchmark", {})
+    print(f"model {model.get('name')} {json.dumps(model.get('args', {}))} on {bench.get('name')} "
+          f"(split {bench.get('split')}, fingerprint {str(bench.get('fingerprint'))[:12]})")
+    print(results_table(record))
+    if record.get("judge"):
+        judge = record["judge"]
+        print(f"judge: {judge.get('model')} rubric {judge.get('rubric')} v{judge.get('rubric_version')}"
+              f"{' with image' if judge.get('with_image') else ''}")
+    if out_dir is not None:
+        print(f"run folder: {out_dir}")
+
+
+def _resolve_bench(value: str, seed: int = 0) -> str:
+    """``smoke`` means the built-in smoke benchmark (built once into the cache)."""
+    if value != "smoke" or Path(value).exists():
+        return value
+    from dfabench.data.smoke import build_smoke
+
+    root = Path(os.environ.get("DFABENCH_CACHE_DIR") or Path.home() / ".cache" / "dfabench") / f"smoke-seed{seed}"
+    if not (root / "manifest.jsonl").exists():
+        print(f"building the smoke benchmark into {root} ...", file=sys.stderr)
+        build_smoke(root, seed=seed)
+    return str(root)
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from dfabench.plugins import get_manager
+
+    manager = get_manager()
+    rows = []
+    for info in manager.plugins:
+        hooks = ", ".join(h.replace("dfabench_register_", "") for h in info.hooks)
+        rows.append([info.name, info.distribution or "", info.version or "", hooks,
+                     ("BROKEN: " + info.error) if info.error else "ok"])
+    if args.json:
+        print(json.dumps([vars(p) for p in manager.plugins], indent=2))
+    else:
+        print(_table(rows, ["plugin", "distribution", "version", "hooks", "status"]))
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from dfabench.plugins import get_manager
+
+    registry = get_manager().models
+    entries = [registry.entries[name] for name in registry]
+    if args.json:
+        print(json.dumps([{"name": e.name, "aliases": list(e.aliases), "capabilities": list(e.capabilities),
+                           "plugin": e.plugin, "distribution": e.distribution, "version": e.version,
+                           "description": e.description} for e in entries], indent=2))
+        return 0
+    rows = [[e.name, ", ".join(e.capabilities), f"{e.distribution or e.plugin} {e.version or ''}".strip(),
+             e.description] for e in entries]
+    print(_table(rows, ["model", "capabilities", "plugin", "description"]))
+    _warn_broken()
+    return 0
+
+
+def cmd_tasks(args: argparse.Namespace) -> int:
+    from dfabench.plugins import get_manager
+
+    registry = get_manager().tasks
+    tasks = [registry.entries[name] for name in registry]
+    if args.json:
+        print(json.dumps([{**t.to_dict(), "fingerprint": t.fingerprint} for t in tasks], indent=2))
+        return 0
+    rows = [[t.id, t.name, t.version, "/".join(t.requires), t.samples, ", ".join(t.metrics), t.fingerprint[:12]]
+            for t in tasks]
+    print(_table(rows, ["task", "name", "version", "needs", "samples", "metrics", "fingerprint"]))
+    return 0
+
+
+def cmd_importers(args: argparse.Namespace) -> int:
+    from dfabench.plugins import get_manager
+
+    registry = get_manager().importers
+    print(_table([[registry.entries[n].name, registry.entries[n].plugin, registry.entries[n].description]
+                  for n in registry], ["format", "plugin", "description"]))
+    return 0
+
+
+def _warn_broken() -> None:
+    from dfabench.plugins import get_manager
+
+    for info in get_manager().broken():
+        print(f"warning: plugin {info.name} ({info.distribution or info.module}) is broken: {info.error}",
+              file=sys.stderr)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from dfabench.data.manifest import load_benchmark
+    from dfabench.data.smoke import build_smoke
+
+    out = Path(args.out)
+    build_smoke(out, seed=args.seed)
+    benchmark = load_benchmark(out)
+    splits = ", ".join(f"{k} {v}" for k, v in sorted(benchmark.splits().items()))
+    print(f"smoke benchmark: {len(benchmark.samples)} samples ({splits}) in {out}")
+    print(f"fingerprint {benchmark.fingerprint()}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from dfabench.plugins import get_manager
+
+    entry = get_manager().importers.get(args.format)
+    importer = entry.load()
+    options: dict[str, Any] = {"strict": args.strict}
+    if args.root:
+        options["root"] = Path(args.root)
+    if args.replace_prefix:
+        old, sep, new = args.replace_prefix.partition("=")
+        if not sep:
+            raise DfabenchError(f"bad --replace-prefix {args.replace_prefix!r}: expected OLD=NEW")
+        options["replace_prefix"] = (old, new)
+    if args.copy:
+        options["copy"] = args.copy
+    report = importer(Path(args.src), Path(args.out), **options)
+    print(f"imported {report.n_imported} samples into {report.out}")
+    if report.skipped:
+        print(f"skipped {len(report.skipped)} records:", file=sys.stderr)
+        for record, reason in report.skipped[:20]:
+            print(f"  {record}: {reason}", file=sys.stderr)
+        if len(report.skipped) > 20:
+            print(f"  ... and {len(report.skipped) - 20} more (see {report.out}/import-report.json)", file=sys.stderr)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from dfabench.runner import RunOptions, run
+    from dfabench.tasks import resolve_tasks
+
+    tasks = resolve_tasks(args.tasks)
+    options = RunOptions(
+        model=args.model, model_args=parse_model_args(args.model_arg), tasks=tasks,
+        bench=_resolve_bench(args.bench), out=Path(args.out), split=args.split, limit=args.limit, seed=args.seed,
+        batch_size=args.batch_size, cache=Path(args.cache) if args.cache else None, n_boot=args.n_boot,
+        progress=not args.no_progress, max_new_tokens=args.max_new_tokens, command=["dfabench", *sys.argv[1:]],
+    )
+    if args.limit is not None and args.limit < 1:
+        raise DfabenchError("--limit must be at least 1")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise DfabenchError("--batch-size must be at least 1")
+    record = run(options)
+    _print_results(record, options.out)
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from dfabench.scoring import rescore_run
+    from dfabench.tasks import normalise_task_id
+
+    tasks = [normalise_task_id(t) for t in args.tasks.split(",")] if args.tasks else None
+    record = rescore_run(Path(args.run_dir), tasks, bench_root=args.bench)
+    _print_results(record, Path(args.run_dir))
+    return 0
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from dfabench.leaderboard import build_leaderboard, submit_run
+
+    if args.leaderboard_command == "submit":
+        path = submit_run(Path(args.run_dir), Path(args.entries), name=args.name, force=args.force)
+        print(f"submitted {args.run_dir} as {path}")
+        return 0
+    result = build_leaderboard(Path(args.entries), Path(args.out))
+    for path in result.written:
+        print(f"wrote {path}")
+    for problem in result.excluded:
+        print(f"excluded: {problem}", file=sys.stderr)
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from dfabench.verify import verify
+
+    report = verify(Path(args.target), bench=Path(args.bench) if args.bench else None, claims=args.claim or [],
+                    tolerance=args.tolerance)
+    for line in report.lines():
+        print(line)
+    return 0 if report.ok else 1
+
+
+# ----------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dfabench",
+        description="Benchmark harness for interactive deepfake analysis (DFA-Bench: DF-D, DF-C, AD, FC; MMTT: FL).",
+        epilog="Exit codes: 0 success, 1 a check did not hold, 2 bad usage or bad input.",
+    )
+    parser.add_argument("--version", action="version", version=f"dfabench {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("plugins", help="installed plugins, versions, hooks, load errors")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_plugins)
+    p = sub.add_parser("models", help="registered models and their capabilities")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_models)
+    p = sub.add_parser("tasks", help="registered tasks, versions and fingerprints")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_tasks)
+    p = sub.add_parser("importers", help="registered dataset importers")
+    p.set_defaults(func=cmd_importers)
+
+    p = sub.add_parser("bench", help="build a built-in benchmark")
+    p.add_argument("name", choices=["smoke"], help="the benchmark to build")
+    p.add_argument("--out", required=True, help="folder to write it to")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("import", help="turn a public dataset layout into a benchmark")
+    p.add_argument("format", help="importer name (see `dfabench importers`)")
+    p.add_argument("src", help="the dataset's index / annotation file")
+    p.add_argument("--out", required=True, help="benchmark folder to write")
+    p.add_argument("--root", help="folder the image paths are relative to (default: the index file's folder)")
+    p.add_argument("--replace-prefix", metavar="OLD=NEW", help="rewrite absolute paths starting with OLD")
+    p.add_argument("--copy", choices=["link", "copy"], help="hard-link (default, falls back to copy) or copy images")
+    p.add_argument("--strict", action="store_true", help="fail on the first record that cannot be imported")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("run", help="predict and score: run a model on tasks of a benchmark")
+    p.add_argument("--model", required=True, help="model name (see `dfabench models`)")
+    p.add_argument("--model-arg", action="append", metavar="KEY=VALUE", help="model argument (repeatable)")
+    p.add_argument("--tasks", required=True, help="comma-separated task ids, e.g. DF-D,DF-C")
+    p.add_argument("--bench", required=True, help="benchmark folder, or 'smoke' for the built-in smoke benchmark")
+    p.add_argument("--out", required=True, help="run folder (an interrupted run resumes from it)")
+    p.add_argument("--split", default="auto", help="split to evaluate: a split name or 'all' "
+                                                   "(default: 'test' if the benchmark has one, else all)")
+    p.add_argument("--limit", type=int, help="at most N samples per task")
+    p.add_argument("--seed", type=int, default=0, help="seed for sampling and bootstrap (default 0)")
+    p.add_argument("--batch-size", type=int, help="samples per model call (default: the model's)")
+    p.add_argument("--max-new-tokens", type=int, help="override the tasks' max_new_tokens")
+    p.add_argument("--cache", help="response cache file (default: RUN_DIR/cache.sqlite)")
+    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap replicates for the CIs (default 1000)")
+    p.add_argument("--no-progress", action="store_true", help="no progress line")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("score", help="re-score a run from its per-sample logs (no model calls)")
+    p.add_argument("run_dir")
+    p.add_argument("--tasks", help="only these tasks")
+    p.add_argument("--bench", help="benchmark folder (for masks) if it moved since the run")
+    p.set_defaults(func=cmd_score)
+
+    _optional_command(sub, "judge", "dfabench.judge", "add_judge_arguments", "judge_command",
+                      "LLM-judge the text tasks of a run (cached)")
+
+    p = sub.add_parser("leaderboard", help="build the leaderboard from submitted runs")
+    lsub = p.add_subparsers(dest="leaderboard_command", metavar="ACTION", required=True)
+    q = lsub.add_parser("build", help="regenerate leaderboard files from the entries")
+    q.add_argument("--entries", default="leaderboard/entries")
+    q.add_argument("--out", default="leaderboard")
+    q.set_defaults(func=cmd_leaderboard)
+    q = lsub.add_parser("submit", help="copy a run folder (record + per-sample logs) into the entries")
+    q.add_argument("run_dir")
+    q.add_argument("--name", help="entry name (default: model name and a short hash)")
+    q.add_argument("--entries", default="leaderboard/entries")
+    q.add_argument("--force", action="store_true", help="replace an entry of the same name")
+    q.set_defaults(func=cmd_leaderboard)
+
+    p = sub.add_parser("verify", help="reviewer check of a run folder or leaderboard entry")
+    p.add_argument("target", help="run folder or leaderboard entry")
+    p.add_argument("--bench", help="benchmark folder: also check its fingerprint")
+    p.add_argument("--claim", action="append", metavar="TASK.METRIC=VALUE",
+                   help="a claimed number to check (repeatable), e.g. DF-D.auc=0.91")
+    p.add_argument("--tolerance", type=float, default=0.005, help="allowed |claim - value| (default 0.005)")
+    p.set_defaults(func=cmd_verify)
+
+    _optional_command(sub, "chat", "dfabench.chat", "add_chat_arguments", "chat_command",
+                      "interactive multi-turn analysis of one image")
+    _optional_command(sub, "export", "dfabench.export", "add_export_arguments", "export_command",
+                      "export benchmark tasks for another harness (lmms-eval)")
+    _optional_command(sub, "resources", "dfabench.metrics.resources", "add_resources_arguments",
+                      "resources_command", "install offline resources (WordNet for METEOR)")
+    return parser
+
+
+def _optional_command(sub, name: str, module: str, add: str, handler: str, help_text: str) -> None:
+    import importlib
+
+    try:
+        mod = importlib.import_module(module)
+        add_arguments, command = getattr(mod, add), getattr(mod, handler)
+    except (ImportError, AttributeError):
+        return
+    p = sub.add_parser(name, help=help_text)
+    add_arguments(p)
+    p.set_defaults(func=command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except DfabenchError as exc:
+        print(f"dfabench: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("dfabench: interrupted (what was answered is in the response cache; run the same command to resume)",
+              file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

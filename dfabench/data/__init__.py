@@ -1,0 +1,1 @@
+"""Benchmark data: manifests, fingerprints, importers, the smoke benchmark."""

@@ -1,0 +1,327 @@
+"""Benchmarks: a folder with ``manifest.jsonl`` (one record per sample) and its images.
+
+Record fields (DESIGN.md): ``id``, ``image`` (path relative to the folder), ``label``
+(``real``/``fake``), ``category`` (``FS``/``FR``/``FE``/``EFS`` for fakes, null for reals),
+``technique``, ``source_id``, ``split``, and optionally ``description``, ``mask`` (relative
+path), ``conversations`` (list of ``{"from": "human"|"gpt", "value": str}``).
+
+:func:`load_benchmark` refuses a bad manifest with an :class:`~dfabench.errors.InputError`
+naming the file, the record (line and id) and the problem, before any model is called.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dfabench.errors import InputError
+
+MANIFEST = "manifest.jsonl"
+LABELS = ("real", "fake")
+CATEGORIES = ("FS", "FR", "FE", "EFS")
+CATEGORY_NAMES = {
+    "FS": "face swap",
+    "FR": "face reenactment",
+    "FE": "face editing",
+    "EFS": "entire face synthesis",
+}
+REQUIRED = ("id", "image", "label")
+OPTIONAL = ("category", "technique", "source_id", "split", "description", "mask", "conversations")
+KNOWN_FIELDS = frozenset(REQUIRED + OPTIONAL + ("meta",))
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One benchmark record."""
+
+    id: str
+    image: str
+    label: str
+    category: str | None = None
+    technique: str | None = None
+    source_id: str | None = None
+    split: str | None = None
+    description: str | None = None
+    mask: str | None = None
+    conversations: tuple | None = None
+    meta: Any = None
+
+    @property
+    def cluster(self) -> str:
+        """The unit of resampling for confidence intervals: ``source_id``, else the id."""
+        return self.source_id if self.source_id is not None else self.id
+
+    def to_record(self) -> dict[str, Any]:
+        record: dict[str, Any] = {"id": self.id, "image": self.image, "label": self.label}
+        for name in OPTIONAL + ("meta",):
+            value = getattr(self, name)
+            if value is not None:
+                record[name] = list(value) if name == "conversations" else value
+        return record
+
+
+def _check_relative(path_value: Any, field: str, where: str, manifest: Path) -> str:
+    if not isinstance(path_value, str) or not path_value:
+        raise InputError(manifest, f"field {field!r} must be a non-empty string", where)
+    if "\\" in path_value or "\0" in path_value:
+        raise InputError(manifest, f"{field} path {path_value!r} must use '/' separators", where)
+    if path_value.startswith("/") or (len(path_value) > 1 and path_value[1] == ":"):
+        raise InputError(manifest, f"{field} path {path_value!r} is absolute; it must be relative to the benchmark folder", where)
+    norm = os.path.normpath(path_value)
+    if norm == ".." or norm.startswith("../") or norm == ".":
+        raise InputError(manifest, f"{field} path {path_value!r} escapes the benchmark folder", where)
+    return path_value
+
+
+def parse_record(raw: Any, where: str, manifest: Path) -> Sample:
+    """Validate one decoded manifest record and turn it into a :class:`Sample`."""
+    if not isinstance(raw, dict):
+        raise InputError(manifest, "a record must be a JSON object", where)
+    for name in REQUIRED:
+        if name not in raw or raw[name] is None:
+            raise InputError(manifest, f"missing field {name!r}", where)
+    unknown = raw.keys() - KNOWN_FIELDS
+    if unknown:
+        raise InputError(manifest, f"unknown field(s) {', '.join(sorted(map(repr, unknown)))} "
+                                   f"(known: {', '.join(REQUIRED + OPTIONAL)}, meta)", where)
+    sample_id = raw["id"]
+    if not isinstance(sample_id, str) or not sample_id:
+        if isinstance(sample_id, int) and not isinstance(sample_id, bool):
+            sample_id = str(sample_id)
+        else:
+            raise InputError(manifest, "field 'id' must be a non-empty string", where)
+    label = raw["label"]
+    if label not in LABELS:
+        raise InputError(manifest, f"unknown label {label!r} (expected 'real' or 'fake')", where)
+    category = raw.get("category")
+    if category is not None and category not in CATEGORIES:
+        raise InputError(manifest, f"unknown category {category!r} (expected one of FS, FR, FE, EFS or null)", where)
+    if label == "real" and category is not None:
+        raise InputError(manifest, f"a real image cannot have category {category!r}", where)
+    for name in ("technique", "source_id", "split", "description"):
+        value = raw.get(name)
+        if value is not None and not isinstance(value, str):
+            if name == "source_id" and isinstance(value, int) and not isinstance(value, bool):
+                continue
+            raise InputError(manifest, f"field {name!r} must be a string or null", where)
+    source_id = raw.get("source_id")
+    mask = raw.get("mask")
+    if mask is not None:
+        _check_relative(mask, "mask", where, manifest)
+    conversations = raw.get("conversations")
+    if conversations is not None:
+        if not isinstance(conversations, list) or not all(
+            isinstance(t, dict) and t.get("from") in ("human", "gpt") and isinstance(t.get("value"), str)
+            for t in conversations
+        ):
+            raise InputError(manifest, "field 'conversations' must be a list of "
+                                       "{\"from\": \"human\"|\"gpt\", \"value\": str}", where)
+        conversations = tuple(conversations)
+    return Sample(
+        id=sample_id,
+        image=_check_relative(raw["image"], "image", where, manifest),
+        label=label,
+        category=category,
+        technique=raw.get("technique"),
+        source_id=str(source_id) if source_id is not None else None,
+        split=raw.get("split"),
+        description=raw.get("description"),
+        mask=mask,
+        conversations=conversations,
+        meta=raw.get("meta"),
+    )
+
+
+def read_manifest(manifest: Path) -> list[Sample]:
+    """Read and validate a manifest file. Raises :class:`InputError` on the first problem."""
+    manifest = Path(manifest)
+    try:
+        handle = open(manifest, "rb")
+    except FileNotFoundError:
+        raise InputError(manifest, "no such file") from None
+    except OSError as exc:
+        raise InputError(manifest, f"cannot read ({exc.strerror})") from None
+    samples: list[Sample] = []
+    seen: dict[str, int] = {}
+    loads = json.loads
+    with handle:
+        for lineno, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                raw = loads(line)
+            except ValueError as exc:
+                raise InputError(manifest, f"malformed JSON ({exc})", f"line {lineno}") from None
+            rid = raw.get("id") if isinstance(raw, dict) else None
+            where = f"line {lineno}" + (f" (id {rid!r})" if rid is not None else "")
+            sample = parse_record(raw, where, manifest)
+            first = seen.setdefault(sample.id, lineno)
+            if first != lineno:
+                raise InputError(manifest, f"duplicate id {sample.id!r} (first on line {first})", where)
+            samples.append(sample)
+    if not samples:
+        raise InputError(manifest, "the manifest has no records")
+    return samples
+
+
+def write_manifest(path: Path, samples: Iterable[Sample | dict[str, Any]]) -> int:
+    """Write records as ``manifest.jsonl`` (atomically). Returns the number of records."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    count = 0
+    with open(tmp, "w", encoding="utf-8") as handle:
+        for sample in samples:
+            record = sample.to_record() if isinstance(sample, Sample) else sample
+            handle.write(json.dumps(record, ensure_ascii=False, sort_keys=False) + "\n")
+            count += 1
+    os.replace(tmp, path)
+    return count
+
+
+class Benchmark:
+    """A validated benchmark folder."""
+
+    def __init__(self, root: Path, samples: list[Sample], manifest: Path):
+        self.root = Path(root)
+        self.samples = samples
+        self.manifest = Path(manifest)
+        self._fingerprint: str | None = None
+
+    @property
+    def name(self) -> str:
+        info = self.info()
+        return info.get("name") or self.root.name
+
+    def info(self) -> dict[str, Any]:
+        """The optional ``benchmark.json`` beside the manifest (name, description, version)."""
+        path = self.root / "benchmark.json"
+        if not path.exists():
+            return {}
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise InputError(path, f"malformed JSON ({exc})") from None
+        if not isinstance(data, dict):
+            raise InputError(path, "must hold a JSON object")
+        return data
+
+    def path_of(self, relative: str) -> Path:
+        return self.root / relative
+
+    def splits(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for sample in self.samples:
+            key = sample.split or "(none)"
+            counts[key] = counts.get(key, 0) + 1
+        return counts
+
+    def select(self, split: str | None = None) -> list[Sample]:
+        """Samples of one split (``None`` or ``"all"``: every sample)."""
+        if split in (None, "all"):
+            return list(self.samples)
+        chosen = [s for s in self.samples if s.split == split]
+        if not chosen:
+            raise InputError(self.manifest, f"no sample has split {split!r} "
+                                            f"(splits: {', '.join(sorted(self.splits()))})")
+        return chosen
+
+    def check_files(self, samples: Iterable[Sample]) -> None:
+        """Refuse (before any model call) when an image or mask file is missing."""
+        root = str(self.root)
+        for sample in samples:
+            for name in ("image", "mask"):
+                relative = getattr(sample, name)
+                if relative is None:
+                    continue
+                path = os.path.join(root, relative)
+                if not os.path.isfile(path):
+                    raise InputError(self.manifest, f"{name} file {relative!r} does not exist",
+                                     f"id {sample.id!r}")
+                real = os.path.realpath(path)
+                if not real.startswith(os.path.realpath(root) + os.sep):
+                    raise InputError(self.manifest, f"{name} path {relative!r} escapes the benchmark folder "
+                                                    "(through a symbolic link)", f"id {sample.id!r}")
+
+    def fingerprint(self) -> str:
+        """SHA-256 over the manifest bytes and the bytes of every image and mask it names.
+
+        File hashes are cached in ``.dfabench-fingerprint.json`` in the folder, keyed by
+        path, size and modification time, so a re-run only stats the files.
+        """
+        if self._fingerprint is None:
+            self._fingerprint = compute_fingerprint(self)
+        return self._fingerprint
+
+
+def _iter_files(samples: Iterable[Sample]) -> Iterator[str]:
+    seen: set[str] = set()
+    for sample in samples:
+        for relative in (sample.image, sample.mask):
+            if relative is not None and relative not in seen:
+                seen.add(relative)
+                yield relative
+
+
+def _hash_file(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def compute_fingerprint(benchmark: Benchmark) -> str:
+    cache_path = benchmark.root / ".dfabench-fingerprint.json"
+    try:
+        cache = json.loads(cache_path.read_text())
+        if not isinstance(cache, dict):
+            cache = {}
+    except (OSError, ValueError):
+        cache = {}
+    digest = hashlib.sha256()
+    digest.update(b"dfabench-benchmark-v1\0")
+    digest.update(benchmark.manifest.read_bytes())
+    fresh: dict[str, list] = {}
+    root = str(benchmark.root)
+    for relative in sorted(_iter_files(benchmark.samples)):
+        path = os.path.join(root, relative)
+        try:
+            stat = os.stat(path)
+        except FileNotFoundError:
+            file_hash = "missing"
+            fresh[relative] = [-1, -1, file_hash]
+        else:
+            entry = cache.get(relative)
+            if entry and entry[0] == stat.st_size and entry[1] == stat.st_mtime_ns:
+                file_hash = entry[2]
+            else:
+                file_hash = _hash_file(path)
+            fresh[relative] = [stat.st_size, stat.st_mtime_ns, file_hash]
+        digest.update(f"{relative}\0{file_hash}\n".encode())
+    if fresh != cache:
+        try:
+            tmp = cache_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(fresh))
+            os.replace(tmp, cache_path)
+        except OSError:
+            pass  # a read-only benchmark folder: hash again next time
+    return digest.hexdigest()
+
+
+def load_benchmark(path: str | Path) -> Benchmark:
+    """Load a benchmark folder (or its manifest file) and validate every record."""
+    path = Path(path)
+    if path.is_file():
+        manifest, root = path, path.parent
+    else:
+        manifest, root = path / MANIFEST, path
+        if not path.exists():
+            raise InputError(path, "no such benchmark folder")
+        if not manifest.exists():
+            raise InputError(path, f"not a benchmark folder: it has no {MANIFEST}")
+    return Benchmark(root, read_manifest(manifest), manifest)

@@ -1,0 +1,1 @@
+"""Data files shipped with dfabench (rubrics, licences, ...)."""

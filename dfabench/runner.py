@@ -1,0 +1,588 @@
+"""The predict stage: ask a model every sample of every task, with batching, caching and resume.
+
+For each task the runner walks the selected samples in batches. For each batch it looks the
+responses up in the SQLite response cache; for the rest it decodes the images (a corrupt or
+oversized image fails that sample only), calls the model once for the batch and, if that
+raises, once per sample, so one bad sample never takes its batch down. Each answered batch is
+committed to the cache before the next one starts: a run killed with SIGKILL and started again
+asks the model only for what it had not answered. The per-sample log and the run record are
+written at the end, atomically.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dfabench import __version__
+from dfabench.data.manifest import Benchmark, Sample, load_benchmark
+from dfabench.errors import DfabenchError
+from dfabench.models import GenerateRequest, Model, Response, Scores, ScoreRequest
+from dfabench.store import (
+    CACHE_FILE,
+    SCHEMA_VERSION,
+    ResponseCache,
+    RunFolder,
+    cache_key,
+    canonical_json,
+    sha256_text,
+)
+from dfabench.tasks import TaskSpec
+
+#: images with more pixels than this are refused (a decompression bomb guard); override with
+#: the environment variable DFABENCH_MAX_IMAGE_PIXELS
+DEFAULT_MAX_IMAGE_PIXELS = 64_000_000
+
+
+# --------------------------------------------------------------------------- images
+
+
+class ImageError(Exception):
+    """An image that exists but cannot be used (corrupt, truncated, too large)."""
+
+
+def max_image_pixels() -> int:
+    try:
+        return int(os.environ.get("DFABENCH_MAX_IMAGE_PIXELS", DEFAULT_MAX_IMAGE_PIXELS))
+    except ValueError:
+        return DEFAULT_MAX_IMAGE_PIXELS
+
+
+def decode_image(path: str, limit: int | None = None):
+    """Open and fully decode an image as RGB; raise :class:`ImageError` with the reason."""
+    from PIL import Image
+
+    limit = max_image_pixels() if limit is None else limit
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            if width * height > limit:
+                raise ImageError(f"image too large to decode safely ({width}x{height} pixels > {limit}; "
+                                 "raise DFABENCH_MAX_IMAGE_PIXELS to allow it)")
+            if image.mode == "RGB":
+                image.load()
+                return image
+            return image.convert("RGB")
+    except ImageError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise ImageError(f"image too large to decode safely ({exc})") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ImageError(f"cannot decode image: {exc}") from None
+
+
+# --------------------------------------------------------------------------- progress
+
+
+class Progress:
+    """A one-line progress display on stderr with rate and ETA (silent when disabled)."""
+
+    def __init__(self, total: int, label: str, enabled: bool = True, stream=None):
+        self.total, self.label, self.done, self.cached, self.failed = total, label, 0, 0, 0
+        self.stream = stream or sys.stderr
+        self.enabled = enabled
+        self.tty = enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.start = time.perf_counter()
+        self._last = 0.0
+
+    def update(self, n: int, cached: int = 0, failed: int = 0) -> None:
+        self.done += n
+        self.cached += cached
+        self.failed += failed
+        now = time.perf_counter()
+        if self.tty and (now - self._last > 0.1 or self.done >= self.total):
+            self._last = now
+            self.stream.write("\r" + self.line(now))
+            self.stream.flush()
+
+    def line(self, now: float | None = None) -> str:
+        elapsed = (now or time.perf_counter()) - self.start
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        remaining = (self.total - self.done) / rate if rate > 0 else math.inf
+        eta = "--:--" if math.isinf(remaining) else _clock(remaining)
+        pct = 100.0 * self.done / self.total if self.total else 100.0
+        extra = f", {self.cached} cached" if self.cached else ""
+        extra += f", {self.failed} failed" if self.failed else ""
+        return (f"{self.label:>5} {self.done}/{self.total} [{pct:5.1f}%] {rate:8.1f} samples/s "
+                f"elapsed {_clock(elapsed)} ETA {eta}{extra}   ")
+
+    def close(self) -> None:
+        if self.tty:
+            self.stream.write("\r" + self.line() + "\n")
+        elif self.enabled:
+            self.stream.write(self.line().rstrip() + "\n")
+        self.stream.flush()
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+
+
+# --------------------------------------------------------------------------- options
+
+
+@dataclass
+class RunOptions:
+    model: str
+    tasks: list[TaskSpec]
+    bench: str
+    out: Path
+    model_args: dict[str, Any] = field(default_factory=dict)
+    split: str | None = "auto"
+    limit: int | None = None
+    seed: int = 0
+    batch_size: int | None = None
+    cache: Path | None = None
+    n_boot: int = 1000
+    progress: bool = True
+    max_new_tokens: int | None = None
+    command: list[str] = field(default_factory=list)
+
+
+def _environment() -> dict[str, Any]:
+    from importlib import metadata
+
+    packages = {}
+    for name in ("dfabench", "numpy", "pillow", "torch", "transformers", "peft", "openai"):
+        try:
+            packages[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return {"python": platform.python_version(), "platform": platform.platform(), "packages": packages}
+
+
+def model_record(entry, args: dict[str, Any], model: Model) -> dict[str, Any]:
+    """The model's identity as stored in run.json; its hash keys the response cache."""
+    record = {
+        "name": entry.name,
+        "plugin": entry.plugin,
+        "distribution": entry.distribution,
+        "version": entry.version,
+        "args": args,
+        "identity": model.identity(),
+        "capabilities": sorted(model.capabilities),
+    }
+    record["fingerprint"] = sha256_text(canonical_json({k: record[k] for k in
+                                                         ("name", "distribution", "version", "args", "identity")}))
+    return record
+
+
+def select_split(benchmark: Benchmark, split: str | None) -> tuple[str, list[Sample]]:
+    if split == "auto":
+        split = "test" if any(s.split == "test" for s in benchmark.samples) else "all"
+    return split or "all", benchmark.select(split)
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def run(options: RunOptions, stream=None) -> dict[str, Any]:
+    """Run the predict and score stages; returns the run record (also written to run.json)."""
+    from dfabench.plugins import get_manager
+    from dfabench.scoring import score_records
+
+    stream = stream or sys.stderr
+    manager = get_manager()
+    entry = manager.models.get(options.model)
+    benchmark = load_benchmark(options.bench)
+    split, pool = select_split(benchmark, options.split)
+    per_task: dict[str, list[Sample]] = {}
+    for task in options.tasks:
+        chosen = [s for s in pool if task.selects(s)]
+        if options.limit is not None:
+            chosen = chosen[: options.limit]
+        per_task[task.id] = chosen
+    benchmark.check_files(s for samples in per_task.values() for s in samples)
+    bench_fingerprint = benchmark.fingerprint()
+
+    folder = RunFolder(options.out)
+    previous = folder.read_record() if folder.exists() else None
+    if previous is not None:
+        _check_same_run(folder, previous, entry.name, options, bench_fingerprint, split)
+
+    model = entry.create(**options.model_args)
+    try:
+        model.prepare(benchmark)
+        model_info = model_record(entry, options.model_args, model)
+        record: dict[str, Any] = {
+            "schema_version": SCHEMA_VERSION,
+            "dfabench_version": __version__,
+            "created": (previous or {}).get("created") or _now(),
+            "updated": _now(),
+            "command": options.command,
+            "model": model_info,
+            "benchmark": {"path": str(Path(options.bench).resolve()), "name": benchmark.name,
+                          "fingerprint": bench_fingerprint, "split": split, "n_samples": len(pool)},
+            "tasks": {},
+            "seed": options.seed,
+            "limit": options.limit,
+            "n_boot": options.n_boot,
+            "environment": _environment(),
+            "judge": None,
+            "metrics": {},
+            "counts": {},
+            "breakdowns": {},
+            "samples": {},
+        }
+        if previous is not None:
+            # Tasks of an earlier run into this folder that this run does not redo are kept.
+            for name in ("tasks", "metrics", "counts", "breakdowns", "samples"):
+                record[name] = {k: v for k, v in previous.get(name, {}).items()
+                                if k not in {t.id for t in options.tasks}}
+            record["judge"] = previous.get("judge")
+        finished: list[tuple[TaskSpec, list[dict[str, Any]]]] = []
+        cache = ResponseCache(options.cache or folder.path / CACHE_FILE)
+        try:
+            for task in options.tasks:
+                capability = task.serves(model.capabilities)
+                task_info = {"version": task.version, "fingerprint": task.fingerprint, "spec": task.canonical(),
+                             "capability": capability}
+                record["tasks"][task.id] = task_info
+                if capability is None:
+                    task_info["status"] = (f"n/a: the model has {sorted(model.capabilities) or 'no capabilities'}, "
+                                           f"the task needs one of {list(task.requires)}")
+                    stream.write(f"{task.id}: {task_info['status']}\n")
+                    continue
+                settings = _settings_for(task, options)
+                task_info["generation"] = settings.to_dict()
+                samples_records = predict_task(model, model_info["fingerprint"], task, capability, settings,
+                                               per_task[task.id], benchmark, cache, options, folder, stream)
+                task_info["status"] = "done"
+                finished.append((task, samples_records))
+        finally:
+            cache.close()
+    finally:
+        model.close()
+    # Scoring needs no model; the files are written only once everything is computed, so a run
+    # that fails on the way leaves the folder's earlier record and logs as they were.
+    for task, samples_records in finished:
+        scored = score_records(task, samples_records, seed=options.seed, n_boot=options.n_boot,
+                               bench_root=str(benchmark.root), run_dir=str(folder.path))
+        record["metrics"][task.id] = scored.metrics
+        record["counts"][task.id] = scored.counts
+        record["breakdowns"][task.id] = scored.breakdowns
+    for task, samples_records in finished:
+        digest = folder.write_samples(task.id, samples_records)
+        record["samples"][task.id] = {"file": f"samples-{task.id}.jsonl", "sha256": digest}
+    folder.write_record(record)
+    return record
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _settings_for(task: TaskSpec, options: RunOptions):
+    from dataclasses import replace
+
+    settings = replace(task.generation, seed=options.seed)
+    if options.max_new_tokens is not None:
+        settings = replace(settings, max_new_tokens=options.max_new_tokens)
+    return settings
+
+
+def _check_same_run(folder: RunFolder, previous: dict[str, Any], model_name: str, options: RunOptions,
+                    bench_fingerprint: str, split: str) -> None:
+    """Refuse to write a different run over a run folder that already holds one."""
+    old_model = previous.get("model", {})
+    problems = []
+    if old_model.get("name") != model_name or old_model.get("args") != options.model_args:
+        problems.append(f"model {old_model.get('name')} {old_model.get('args')}")
+    if previous.get("benchmark", {}).get("fingerprint") != bench_fingerprint:
+        problems.append("another benchmark (fingerprint differs)")
+    if previous.get("benchmark", {}).get("split") != split:
+        problems.append(f"split {previous.get('benchmark', {}).get('split')}")
+    if previous.get("seed") != options.seed or previous.get("limit") != options.limit:
+        problems.append(f"seed {previous.get('seed')} / limit {previous.get('limit')}")
+    if problems:
+        raise DfabenchError(f"{folder.path} already holds a different run ({'; '.join(problems)}); "
+                            "choose another --out (nothing was changed)")
+
+
+# --------------------------------------------------------------------------- one task
+
+
+@dataclass
+class _Item:
+    sample: Sample
+    key: str
+    prompt_hash: str
+    messages: list[dict[str, Any]] | None
+
+
+def _batches(items: list[_Item], size: int) -> Iterator[list[_Item]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def predict_task(model: Model, model_fingerprint: str, task: TaskSpec, capability: str, settings,
+                 samples: list[Sample], benchmark: Benchmark, cache: ResponseCache, options: RunOptions,
+                 folder: RunFolder, stream=None) -> list[dict[str, Any]]:
+    """Predict one task; returns the per-sample records (in sample order)."""
+    settings_dict = settings.to_dict()
+    task_fingerprint = task.fingerprint
+    static_messages = task.messages() if task.reference != "conversation" else None
+    static_hash = sha256_text(canonical_json(static_messages)) if static_messages is not None else None
+    items = []
+    for sample in samples:
+        if static_messages is not None:
+            messages, prompt_hash = static_messages, static_hash
+        else:
+            messages = task.messages(sample)
+            prompt_hash = sha256_text(canonical_json(messages))
+        if capability == "score":
+            messages, prompt_hash = None, "score"
+        key = cache_key(model_fingerprint, task_fingerprint, sample.id, prompt_hash, settings_dict)
+        items.append(_Item(sample, key, prompt_hash, messages))
+
+    batch_size = options.batch_size or getattr(model, "default_batch_size", 8) or 8
+    cacheable = bool(getattr(model, "deterministic", True)) and settings.deterministic
+    progress = Progress(len(items), task.id, enabled=options.progress, stream=stream)
+    root = str(benchmark.root)
+    results: dict[str, dict[str, Any]] = {}
+
+    def decode_batch(batch: list[_Item], found: dict[str, Any]) -> dict[str, Any]:
+        images: dict[str, Any] = {}
+        for item in batch:
+            if item.key in found:
+                continue
+            try:
+                images[item.sample.id] = decode_image(os.path.join(root, item.sample.image))
+            except ImageError as exc:
+                images[item.sample.id] = exc
+        return images
+
+    batches = list(_batches(items, batch_size))
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dfabench-decode") as pool:
+        pending: Future | None = None
+        lookups = [cache.get_many([item.key for item in batch]) if cacheable else {} for batch in batches[:1]]
+        if batches:
+            pending = pool.submit(decode_batch, batches[0], lookups[0])
+        for index, batch in enumerate(batches):
+            found = lookups[index]
+            images = pending.result() if pending is not None else {}
+            if index + 1 < len(batches):
+                lookups.append(cache.get_many([item.key for item in batches[index + 1]]) if cacheable else {})
+                pending = pool.submit(decode_batch, batches[index + 1], lookups[index + 1])
+            else:
+                pending = None
+            answered = _answer_batch(model, task, capability, settings, batch, found, images, root)
+            to_cache = []
+            n_cached = n_failed = 0
+            for item in batch:
+                outcome = answered[item.sample.id]
+                if outcome.get("cached"):
+                    n_cached += 1
+                if outcome.get("error"):
+                    n_failed += 1
+                elif cacheable and not outcome.get("cached") and outcome.get("cacheable", True):
+                    to_cache.append((item.key, outcome["payload"]))
+                results[item.sample.id] = outcome
+            cache.put_many(to_cache)
+            progress.update(len(batch), cached=n_cached, failed=n_failed)
+    progress.close()
+
+    records = []
+    for item in items:
+        outcome = results[item.sample.id]
+        records.append(_sample_record(task, capability, item, outcome, folder))
+    return records
+
+
+def _answer_batch(model: Model, task: TaskSpec, capability: str, settings, batch: list[_Item],
+                  found: dict[str, Any], images: dict[str, Any], root: str) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    todo: list[tuple[_Item, Any]] = []
+    for item in batch:
+        if item.key in found:
+            out[item.sample.id] = {"payload": found[item.key], "cached": True, "model_s": 0.0}
+            continue
+        image = images.get(item.sample.id)
+        if isinstance(image, Exception):
+            out[item.sample.id] = {"error": f"image: {image}", "payload": None, "model_s": 0.0}
+            continue
+        todo.append((item, image))
+    if not todo:
+        return out
+
+    def make_request(item: _Item, image):
+        path = os.path.join(root, item.sample.image)
+        if capability == "score":
+            return ScoreRequest(sample_id=item.sample.id, image=image, image_path=path, task=task.id)
+        return GenerateRequest(sample_id=item.sample.id, image=image, image_path=path, messages=item.messages,
+                               settings=settings, task=task.id, choices=task.choices)
+
+    call: Callable = model.score if capability == "score" else model.generate
+    requests = [make_request(item, image) for item, image in todo]
+    start = time.perf_counter()
+    try:
+        answers = call(requests)
+        if len(answers) != len(requests):
+            raise DfabenchError(f"the model returned {len(answers)} answers for {len(requests)} requests")
+        elapsed = (time.perf_counter() - start) / len(requests)
+        pairs = [(item, answer, elapsed, None) for (item, _), answer in zip(todo, answers, strict=True)]
+    except Exception as batch_exc:  # noqa: BLE001 - retried one by one below
+        if len(requests) == 1:
+            pairs = [(todo[0][0], None, time.perf_counter() - start, _describe_exception(batch_exc))]
+        else:
+            pairs = []
+            for (item, _), request in zip(todo, requests, strict=True):
+                one_start = time.perf_counter()
+                try:
+                    answer = call([request])
+                    if len(answer) != 1:
+                        raise DfabenchError(f"the model returned {len(answer)} answers for 1 request")
+                    pairs.append((item, answer[0], time.perf_counter() - one_start, None))
+                except Exception as exc:  # noqa: BLE001
+                    pairs.append((item, None, time.perf_counter() - one_start, _describe_exception(exc)))
+    for item, answer, seconds, error in pairs:
+        if error is None and answer is not None and getattr(answer, "error", None):
+            error = f"model: {answer.error}"
+        if error is not None:
+            out[item.sample.id] = {"error": error, "payload": None, "model_s": seconds}
+            continue
+        payload, cacheable = _payload(answer)
+        out[item.sample.id] = {"payload": payload, "cached": False, "model_s": seconds, "cacheable": cacheable}
+    return out
+
+
+def _describe_exception(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"model raised {type(exc).__name__}" + (f": {text[:500]}" if text else "")
+
+
+def _payload(answer: Response | Scores) -> tuple[dict[str, Any], bool]:
+    """A JSON-able form of a model answer (what the cache stores)."""
+    if isinstance(answer, Scores):
+        return {"kind": "scores", "fake": _finite(answer.fake), "categories": answer.categories}, True
+    payload = {"kind": "response", "text": answer.text if answer.text is not None else "",
+               "prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens,
+               "choice_logprobs": answer.choice_logprobs}
+    if answer.mask is not None:
+        import numpy as np
+
+        mask = np.asarray(answer.mask)
+        payload["mask"] = _encode_mask(mask)
+    return payload, True
+
+
+def _finite(value: float | None) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _encode_mask(mask) -> str:
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    array = np.asarray(mask)
+    if array.dtype == bool:
+        array = array.astype(np.uint8) * 255
+    buffer = io.BytesIO()
+    Image.fromarray(array.astype(np.uint8), mode="L").save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _choice_score(task: TaskSpec, logprobs: dict[str, float] | None) -> float | None:
+    """P(fake answer) from the log-probabilities of the two answer options."""
+    if not logprobs or not task.choices or task.fake_choice is None:
+        return None
+    try:
+        values = [float(logprobs[c]) for c in task.choices]
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not all(math.isfinite(v) or v == -math.inf for v in values) or all(v == -math.inf for v in values):
+        return None
+    top = max(values)
+    weights = [math.exp(v - top) for v in values]
+    return weights[task.choices.index(task.fake_choice)] / sum(weights)
+
+
+def _sample_record(task: TaskSpec, capability: str, item: _Item, outcome: dict[str, Any],
+                   folder: RunFolder) -> dict[str, Any]:
+    from dfabench.parsing import PARSERS
+
+    sample = item.sample
+    payload = outcome.get("payload")
+    record: dict[str, Any] = {
+        "id": sample.id, "task": task.id, "image": sample.image, "label": sample.label,
+        "category": sample.category, "technique": sample.technique, "source_id": sample.source_id,
+        "prompt": _last_user_text(item.messages), "prompt_hash": item.prompt_hash,
+        "reference": task.reference_of(sample), "response": None, "parsed": None, "score": None,
+        "category_scores": None, "unparsed": False, "error": outcome.get("error"),
+        "cached": bool(outcome.get("cached")), "timings": {"model_s": round(outcome.get("model_s", 0.0), 6)},
+        "tokens": None, "metrics": {}, "judge": None,
+    }
+    if record["error"] is not None or payload is None:
+        return record
+    if payload.get("kind") == "scores":
+        record["score"] = payload.get("fake")
+        record["category_scores"] = payload.get("categories")
+        if task.parser == "detection":
+            if record["score"] is None:
+                record["error"] = "model gave no probability of fake"
+            else:
+                record["parsed"] = "fake" if record["score"] >= 0.5 else "real"
+        elif task.parser == "category":
+            categories = payload.get("categories") or {}
+            if not categories:
+                record["error"] = "model gave no category probabilities"
+            else:
+                record["parsed"] = max(sorted(categories), key=lambda c: categories[c])
+        else:
+            record["error"] = f"a score-only model cannot answer a {task.parser} task"
+        return record
+    text = payload.get("text") or ""
+    record["response"] = text
+    if payload.get("prompt_tokens") is not None or payload.get("completion_tokens") is not None:
+        record["tokens"] = {"prompt": payload.get("prompt_tokens"), "completion": payload.get("completion_tokens")}
+    parsed = PARSERS[task.parser](text)
+    if task.reference == "mask_and_description":
+        mask_path = None
+        if payload.get("mask"):
+            mask_path = _write_mask(folder, task.id, sample.id, payload["mask"])
+        parsed = {"text": parsed, "mask": mask_path}
+        record["unparsed"] = mask_path is None
+    else:
+        record["unparsed"] = parsed is None
+    record["parsed"] = parsed
+    if task.parser == "detection":
+        record["score"] = _choice_score(task, payload.get("choice_logprobs"))
+    return record
+
+
+def _write_mask(folder: RunFolder, task: str, sample_id: str, encoded: str) -> str:
+    import base64
+    import hashlib
+
+    directory = folder.path / "masks" / task
+    directory.mkdir(parents=True, exist_ok=True)
+    name = hashlib.sha256(sample_id.encode()).hexdigest()[:16] + ".png"
+    (directory / name).write_bytes(base64.b64decode(encoded))
+    return f"masks/{task}/{name}"
+
+
+def _last_user_text(messages: list[dict[str, Any]] | None) -> str | None:
+    if not messages:
+        return None
+    for message in reversed(messages):
+        if message["role"] == "user":
+            return "".join(p.get("text", "") for p in message["content"] if p.get("type") == "text")
+    return None
+

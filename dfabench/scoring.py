@@ -1,0 +1,119 @@
+"""The score stage: per-sample logs -> metrics, counts and breakdowns. It never calls a model.
+
+``dfabench score RUN_DIR`` re-reads the per-sample logs and recomputes everything with the seed
+of the run, so it gives the numbers of the run again, exactly; the same function is what
+``dfabench judge`` calls after judging and what ``dfabench verify`` compares against.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dfabench.metrics import MetricContext, MetricOutput, MetricResult
+from dfabench.store import RunFolder
+from dfabench.tasks import TaskSpec
+
+
+@dataclass
+class TaskScores:
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    breakdowns: dict[str, Any] = field(default_factory=dict)
+
+
+def count_outcomes(records: list[dict[str, Any]]) -> dict[str, int]:
+    """``n`` samples, ``n_failed`` (the model or the image failed), ``n_unparsed`` (answered, not parseable)."""
+    n_failed = sum(1 for r in records if r.get("error"))
+    n_unparsed = sum(1 for r in records if not r.get("error") and r.get("unparsed"))
+    return {"n": len(records), "n_failed": n_failed, "n_unparsed": n_unparsed}
+
+
+def score_records(task: TaskSpec, records: list[dict[str, Any]], *, seed: int = 0, n_boot: int = 1000,
+                  bench_root: str | None = None, run_dir: str | None = None, stream=None) -> TaskScores:
+    """Run every metric provider of ``task`` on ``records``; per-sample values are written into
+    each record's ``metrics`` (in place)."""
+    from dfabench.plugins import get_manager
+
+    registry = get_manager().metrics
+    output = MetricOutput()
+    errors: dict[str, str] = {}
+    for provider_name in task.metrics:
+        context = MetricContext(task=task.id, seed=seed, n_boot=n_boot,
+                                options=dict(task.metric_options.get(provider_name) or {}),
+                                bench_root=bench_root, run_dir=run_dir)
+        try:
+            compute = registry.get(provider_name).load()
+            result = compute(records, context)
+        except Exception as exc:  # noqa: BLE001 - a broken metric is reported, never a number
+            errors[provider_name] = f"{type(exc).__name__}: {exc}"
+            (stream or sys.stderr).write(f"{task.id}: metric {provider_name!r} failed: {errors[provider_name]}\n")
+            continue
+        output.merge(result)
+    by_id = {r["id"]: r for r in records}
+    for sample_id, values in output.per_sample.items():
+        record = by_id.get(sample_id)
+        if record is not None:
+            record["metrics"] = {**(record.get("metrics") or {}), **values}
+    scores = TaskScores(counts=count_outcomes(records), breakdowns=dict(output.breakdowns))
+    scores.metrics = {name: _result_dict(value) for name, value in output.metrics.items()}
+    if errors:
+        scores.breakdowns["metric_errors"] = errors
+    return scores
+
+
+def _result_dict(value: MetricResult | dict[str, Any]) -> dict[str, Any]:
+    return value.to_dict() if isinstance(value, MetricResult) else dict(value)
+
+
+def rescore_run(run_dir: str | Path, tasks: list[str] | None = None, *, bench_root: str | None = None,
+                stream=None) -> dict[str, Any]:
+    """Recompute the metrics of a run folder from its per-sample logs and rewrite run.json."""
+    folder = RunFolder(run_dir)
+    record = folder.read_record()
+    record = rescore_record(folder, record, tasks, bench_root=bench_root, stream=stream)
+    folder.write_record(record)
+    return record
+
+
+def rescore_record(folder: RunFolder, record: dict[str, Any], tasks: list[str] | None = None, *,
+                   bench_root: str | None = None, write_samples: bool = True, stream=None) -> dict[str, Any]:
+    """Recompute metrics into ``record`` (a copy is not made). Task specs come from the record
+    itself, so a run is re-scored with the spec it was run with."""
+    seed = int(record.get("seed", 0))
+    n_boot = int(record.get("n_boot", 1000))
+    if bench_root is None:
+        candidate = record.get("benchmark", {}).get("path")
+        bench_root = candidate if candidate and Path(candidate).is_dir() else None
+    for task_id, info in record.get("tasks", {}).items():
+        if tasks is not None and task_id not in tasks:
+            continue
+        if task_id not in record.get("samples", {}):
+            continue
+        spec = task_from_record(task_id, info, folder.record_path)
+        samples = folder.read_samples(task_id)
+        scored = score_records(spec, samples, seed=seed, n_boot=n_boot, bench_root=bench_root,
+                               run_dir=str(folder.path), stream=stream)
+        record.setdefault("metrics", {})[task_id] = scored.metrics
+        record.setdefault("counts", {})[task_id] = scored.counts
+        record.setdefault("breakdowns", {})[task_id] = scored.breakdowns
+        if write_samples:
+            digest = folder.write_samples(task_id, samples)
+            record.setdefault("samples", {})[task_id] = {"file": f"samples-{task_id}.jsonl", "sha256": digest}
+    return record
+
+
+def task_from_record(task_id: str, info: dict[str, Any], source: Any) -> TaskSpec:
+    """The task spec a run used, rebuilt from run.json (its fingerprint is checked)."""
+    from dfabench.errors import InputError
+
+    spec = info.get("spec")
+    if not isinstance(spec, dict):
+        raise InputError(source, f"task {task_id} has no spec in the run record")
+    task = TaskSpec.from_dict(spec, source=str(source))
+    if info.get("fingerprint") and task.fingerprint != info["fingerprint"]:
+        raise InputError(source, f"task {task_id}: the stored spec does not match its fingerprint "
+                                 "(the run record was edited)")
+    return task

@@ -1,0 +1,266 @@
+"""Task specs: what is asked, of which samples, how the answer is parsed and scored.
+
+A task spec is a small YAML file (``tasks/*.yaml``, shipped in the wheel as the package
+``dfabench.task_specs``); plugins add more through ``dfabench_register_tasks``. Fields:
+
+``id``, ``name``, ``aliases``, ``version``, ``description`` — identity and documentation;
+``requires`` — model capabilities that can serve the task, in order of preference
+(``generate``, ``score``, ``localize``); ``samples`` — which benchmark samples the task uses
+(``all``, ``fake``, ``described``: fakes with a reference description, ``masked``: fakes with a
+mask, ``conversation``: samples with conversations); ``reference`` — what the answer is compared
+with (``label``, ``category``, ``description``, ``conversation``, ``mask_and_description``);
+``system`` and ``prompt`` — the chat prompt (the image is attached to the first user turn);
+``parser`` — ``detection``, ``category`` or ``text`` (see :mod:`dfabench.parsing`);
+``choices`` / ``fake_choice`` — answer options whose log-probabilities give a DF-D score;
+``generation`` — ``max_new_tokens``, ``temperature``, ``top_p``; ``metrics`` — metric providers.
+
+The **fingerprint** is a SHA-256 over every field that can change a number (everything but
+``name``, ``description`` and ``aliases``), so silent prompt drift is visible and runs with
+different specs are never ranked together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from dfabench.errors import InputError
+from dfabench.models import CAPABILITIES, GenerationSettings
+
+SAMPLE_FILTERS = ("all", "fake", "described", "masked", "conversation")
+REFERENCES = ("label", "category", "description", "conversation", "mask_and_description")
+PARSERS = ("detection", "category", "text")
+_DOC_FIELDS = ("name", "description", "aliases")
+_FIELDS = {"id", "name", "aliases", "version", "description", "requires", "samples", "reference", "system",
+           "prompt", "parser", "choices", "fake_choice", "generation", "metrics", "metric_options"}
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    id: str
+    version: str
+    requires: tuple[str, ...]
+    samples: str
+    reference: str
+    prompt: str
+    parser: str
+    metrics: tuple[str, ...]
+    name: str = ""
+    description: str = ""
+    aliases: tuple[str, ...] = ()
+    system: str | None = None
+    choices: tuple[str, ...] = ()
+    fake_choice: str | None = None
+    generation: GenerationSettings = field(default_factory=GenerationSettings)
+    metric_options: Mapping[str, Any] = field(default_factory=dict)
+    source: str = ""
+    plugin: str = ""
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def load(cls, spec: Mapping[str, Any] | str | Path, plugin: str = "") -> TaskSpec:
+        """Build a spec from a mapping or a YAML file; raises :class:`InputError` when malformed."""
+        if isinstance(spec, (str, Path)) or hasattr(spec, "read_text"):
+            source = str(spec)
+            data = _read_yaml(spec)
+        else:
+            source, data = f"<{plugin or 'spec'}>", dict(spec)
+        return cls.from_dict(data, source=source, plugin=plugin)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str = "<spec>", plugin: str = "") -> TaskSpec:
+        def fail(problem: str) -> InputError:
+            return InputError(source, problem, f"task {data.get('id', '?')!r}" if isinstance(data, Mapping) else None)
+
+        if not isinstance(data, Mapping):
+            raise InputError(source, "a task spec must be a mapping")
+        unknown = set(data) - _FIELDS
+        if unknown:
+            raise fail(f"unknown field(s) {sorted(unknown)}")
+        for name in ("id", "version", "requires", "samples", "reference", "prompt", "parser", "metrics"):
+            if data.get(name) in (None, "", []):
+                raise fail(f"missing field {name!r}")
+        requires = tuple(_as_list(data["requires"]))
+        if not requires or set(requires) - set(CAPABILITIES):
+            raise fail(f"'requires' must list capabilities among {CAPABILITIES}, got {list(requires)}")
+        if data["samples"] not in SAMPLE_FILTERS:
+            raise fail(f"'samples' must be one of {SAMPLE_FILTERS}, got {data['samples']!r}")
+        if data["reference"] not in REFERENCES:
+            raise fail(f"'reference' must be one of {REFERENCES}, got {data['reference']!r}")
+        if data["parser"] not in PARSERS:
+            raise fail(f"'parser' must be one of {PARSERS}, got {data['parser']!r}")
+        choices = tuple(str(c) for c in _as_list(data.get("choices") or []))
+        fake_choice = data.get("fake_choice")
+        if choices and (len(choices) != 2 or fake_choice not in choices):
+            raise fail("'choices' must list two answers and 'fake_choice' must be one of them")
+        generation = data.get("generation") or {}
+        if not isinstance(generation, Mapping):
+            raise fail("'generation' must be a mapping")
+        try:
+            settings = GenerationSettings(**generation)
+        except TypeError as exc:
+            raise fail(f"bad 'generation' settings: {exc}") from None
+        metric_options = data.get("metric_options") or {}
+        if not isinstance(metric_options, Mapping):
+            raise fail("'metric_options' must be a mapping of provider name -> options")
+        return cls(
+            id=str(data["id"]), version=str(data["version"]), requires=requires, samples=data["samples"],
+            reference=data["reference"], prompt=str(data["prompt"]).strip(), parser=data["parser"],
+            metrics=tuple(_as_list(data["metrics"])), name=str(data.get("name", "")),
+            description=str(data.get("description", "")).strip(),
+            aliases=tuple(_as_list(data.get("aliases") or [])),
+            system=(str(data["system"]).strip() if data.get("system") else None), choices=choices,
+            fake_choice=fake_choice, generation=settings, metric_options=dict(metric_options),
+            source=source, plugin=plugin,
+        )
+
+    # ------------------------------------------------------------------ identity
+
+    def canonical(self) -> dict[str, Any]:
+        """The fields that can change a number, as plain data."""
+        return {
+            "id": self.id, "version": self.version, "requires": list(self.requires), "samples": self.samples,
+            "reference": self.reference, "system": self.system, "prompt": self.prompt, "parser": self.parser,
+            "choices": list(self.choices), "fake_choice": self.fake_choice,
+            "generation": self.generation.to_dict(), "metrics": list(self.metrics),
+            "metric_options": dict(self.metric_options),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        out = self.canonical()
+        out.update(name=self.name, description=self.description, aliases=list(self.aliases))
+        return out
+
+    @property
+    def fingerprint(self) -> str:
+        from dfabench.store import canonical_json
+
+        return hashlib.sha256(canonical_json(self.canonical()).encode()).hexdigest()
+
+    # ------------------------------------------------------------------ use
+
+    def serves(self, capabilities: frozenset[str] | set[str]) -> str | None:
+        """The capability this task will use with a model that has ``capabilities`` (None: n/a)."""
+        for capability in self.requires:
+            if capability in capabilities:
+                return capability
+        return None
+
+    def selects(self, sample) -> bool:
+        if self.samples == "all":
+            return True
+        if sample.label != "fake":
+            return False if self.samples != "conversation" else bool(sample.conversations)
+        if self.samples == "fake":
+            return True
+        if self.samples == "described":
+            return bool(sample.description)
+        if self.samples == "masked":
+            return bool(sample.mask)
+        return bool(sample.conversations)
+
+    def messages(self, sample=None) -> list[dict[str, Any]]:
+        """The chat messages for one sample (transformers chat-template convention)."""
+        messages: list[dict[str, Any]] = []
+        if self.system:
+            messages.append({"role": "system", "content": [{"type": "text", "text": self.system}]})
+        if self.reference == "conversation" and sample is not None and sample.conversations:
+            turns = list(sample.conversations)
+            # Everything before the last answer is the history; the last answer is the reference.
+            last_answer = max(i for i, t in enumerate(turns) if t["from"] == "gpt")
+            first_user = True
+            for turn in turns[:last_answer]:
+                text = turn["value"].replace("<image>", "").strip()
+                if turn["from"] == "human":
+                    content = [{"type": "text", "text": text}]
+                    if first_user:
+                        content.insert(0, {"type": "image"})
+                        first_user = False
+                    messages.append({"role": "user", "content": content})
+                else:
+                    messages.append({"role": "assistant", "content": [{"type": "text", "text": text}]})
+            return messages
+        messages.append({"role": "user", "content": [{"type": "image"}, {"type": "text", "text": self.prompt}]})
+        return messages
+
+    def reference_of(self, sample) -> Any:
+        if self.reference == "label":
+            return sample.label
+        if self.reference == "category":
+            return sample.category
+        if self.reference == "description":
+            return sample.description
+        if self.reference == "conversation":
+            turns = list(sample.conversations or ())
+            answers = [t["value"] for t in turns if t["from"] == "gpt"]
+            return answers[-1] if answers else None
+        return {"text": sample.description, "mask": sample.mask}
+
+
+def _as_list(value: Any) -> list:
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return list(value)
+
+
+def _read_yaml(path: Any) -> Any:
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8") if hasattr(path, "read_text") else Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(path, "no such file") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else None
+        raise InputError(path, f"malformed YAML ({getattr(exc, 'problem', None) or exc})", where) from None
+
+
+def builtin_task_files() -> list[Any]:
+    """The task specs shipped with dfabench (works in editable and non-editable installs)."""
+    root = resources.files("dfabench.task_specs")
+    return sorted((p for p in root.iterdir() if p.name.endswith(".yaml")), key=lambda p: p.name)
+
+
+def get_task(task_id: str) -> TaskSpec:
+    """A registered task by id or alias (case-insensitive; ``dfd`` finds ``DF-D``)."""
+    from dfabench.plugins import get_manager
+
+    return get_manager().tasks.get(normalise_task_id(task_id))
+
+
+def normalise_task_id(task_id: str) -> str:
+    """``dfd``, ``df_d``, ``Df-D`` -> ``DF-D``; other ids are returned stripped."""
+    from dfabench.plugins import get_manager
+
+    raw = task_id.strip()
+    tasks = get_manager().tasks
+    if raw in tasks:
+        return raw
+    squashed = raw.replace("-", "").replace("_", "").lower()
+    for known in tasks:
+        if known.replace("-", "").replace("_", "").lower() == squashed:
+            return known
+    return raw
+
+
+def resolve_tasks(spec: str | list[str]) -> list[TaskSpec]:
+    """Parse ``DF-D,DF-C`` (or a list) into task specs, in the given order, without duplicates."""
+    names = _as_list(spec)
+    if not names:
+        from dfabench.errors import DfabenchError
+
+        raise DfabenchError("no task given (e.g. --tasks DF-D,DF-C)")
+    out: list[TaskSpec] = []
+    for name in names:
+        task = get_task(name)
+        if task not in out:
+            out.append(task)
+    return out

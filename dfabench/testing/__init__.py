@@ -1,0 +1,1 @@
+"""Test helpers for dfabench and its plugins (fake servers, tiny data)."""

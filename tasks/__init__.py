@@ -1,0 +1,1 @@
+"""Task specs shipped with dfabench (installed as the package dfabench.task_specs)."""

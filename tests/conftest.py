@@ -1,0 +1,28 @@
+"""Shared fixtures of the core tests: tiny benchmark folders made on the fly."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+from benchmaker import make_benchmark  # noqa: E402
+
+
+@pytest.fixture
+def tiny_bench(tmp_path: Path) -> Path:
+    """20 samples: 8 real, 12 fake (3 per category), split test, 10 source ids."""
+    return make_benchmark(tmp_path / "bench", n_real=8, n_per_category=3)
+
+
+@pytest.fixture
+def read_json():
+    def read(path: Path):
+        return json.loads(Path(path).read_text())
+
+    return read
