@@ -36,3 +36,5 @@ def dfabench_register_metrics(register):
              description="AUC, AP and EER from the probability of fake")
     register("classification", "dfabench.metrics.classification:category_metrics", tasks=("DF-C",),
              description="accuracy, macro-F1, per-category accuracy, confusion matrix")
+    register("mask", "dfabench.metrics.localization:mask_metrics", tasks=("FL",),
+             description="forgery-mask IoU, precision, recall, F1 (MMTT protocol, threshold 127)")

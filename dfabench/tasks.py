@@ -243,7 +243,7 @@ def normalise_task_id(task_id: str) -> str:
     raw = task_id.strip()
     tasks = get_manager().tasks
     if raw in tasks:
-        return raw
+        return tasks.resolve(raw)
     squashed = raw.replace("-", "").replace("_", "").lower()
     for known in tasks:
         if known.replace("-", "").replace("_", "").lower() == squashed:

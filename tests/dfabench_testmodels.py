@@ -1,0 +1,55 @@
+"""A plugin of test models, loaded in subprocesses through DFABENCH_PLUGINS=dfabench_testmodels.
+
+- ``slow``: answers like ``constant`` after sleeping ``delay`` seconds per batch, and appends the
+  ids it answered to the file ``log`` (one line per batch) just before returning;
+- ``flaky``: raises for the sample ids listed in ``fail_ids`` (comma-separated) and answers the rest;
+- ``oom``: raises a MemoryError for any batch larger than one and answers one-by-one calls.
+"""
+
+from __future__ import annotations
+
+import time
+
+from dfabench import hookimpl
+from dfabench.models import ConstantModel, GenerateRequest, Response
+
+
+class SlowModel(ConstantModel):
+    def __init__(self, log: str, delay: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.log, self.delay = log, float(delay)
+
+    def generate(self, requests: list[GenerateRequest]) -> list[Response]:
+        time.sleep(self.delay)
+        answers = super().generate(requests)
+        with open(self.log, "a") as handle:
+            handle.write(" ".join(f"{r.task}:{r.sample_id}" for r in requests) + "\n")
+        return answers
+
+
+class FlakyModel(ConstantModel):
+    def __init__(self, fail_ids: str = "", **kwargs):
+        super().__init__(**kwargs)
+        self.fail_ids = set(fail_ids.split(","))
+        self.calls = 0
+
+    def generate(self, requests: list[GenerateRequest]) -> list[Response]:
+        self.calls += 1
+        for request in requests:
+            if request.sample_id in self.fail_ids:
+                raise RuntimeError(f"cannot handle {request.sample_id}")
+        return super().generate(requests)
+
+
+class OomModel(ConstantModel):
+    def generate(self, requests: list[GenerateRequest]) -> list[Response]:
+        if len(requests) > 1:
+            raise MemoryError("CUDA out of memory (simulated)")
+        return super().generate(requests)
+
+
+@hookimpl
+def dfabench_register_models(register):
+    register("slow", "dfabench_testmodels:SlowModel", description="test: sleeps and logs its calls")
+    register("flaky", "dfabench_testmodels:FlakyModel", description="test: raises for some samples")
+    register("oom", "dfabench_testmodels:OomModel", description="test: fails on batches larger than one")
