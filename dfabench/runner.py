@@ -11,6 +11,7 @@ written at the end, atomically.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import platform
@@ -40,6 +41,7 @@ from dfabench.tasks import TaskSpec
 #: images with more pixels than this are refused (a decompression bomb guard); override with
 #: the environment variable DFABENCH_MAX_IMAGE_PIXELS
 DEFAULT_MAX_IMAGE_PIXELS = 64_000_000
+DECODE_THREADS = max(1, min(4, (os.cpu_count() or 1)))
 
 
 # --------------------------------------------------------------------------- images
@@ -351,20 +353,24 @@ def predict_task(model: Model, model_fingerprint: str, task: TaskSpec, capabilit
     progress = Progress(len(items), task.id, enabled=options.progress, stream=stream)
     root = str(benchmark.root)
     results: dict[str, dict[str, Any]] = {}
+    # Images of the next batch are decoded (by DECODE_THREADS threads; PIL releases the GIL while
+    # decompressing) while the model answers the current one.
+    decoders = ThreadPoolExecutor(max_workers=DECODE_THREADS, thread_name_prefix="dfabench-decode")
+
+    def decode_one(path: str) -> Any:
+        try:
+            return decode_image(path)
+        except ImageError as exc:
+            return exc
 
     def decode_batch(batch: list[_Item], found: dict[str, Any]) -> dict[str, Any]:
-        images: dict[str, Any] = {}
-        for item in batch:
-            if item.key in found:
-                continue
-            try:
-                images[item.sample.id] = decode_image(os.path.join(root, item.sample.image))
-            except ImageError as exc:
-                images[item.sample.id] = exc
-        return images
+        todo = [item for item in batch if item.key not in found]
+        paths = [os.path.join(root, item.sample.image) for item in todo]
+        decoded = decoders.map(decode_one, paths) if len(paths) > 1 else map(decode_one, paths)
+        return {item.sample.id: image for item, image in zip(todo, decoded, strict=True)}
 
     batches = list(_batches(items, batch_size))
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dfabench-decode") as pool:
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dfabench-prefetch") as pool:
         pending: Future | None = None
         lookups = [cache.get_many([item.key for item in batch]) if cacheable else {} for batch in batches[:1]]
         if batches:
@@ -391,13 +397,13 @@ def predict_task(model: Model, model_fingerprint: str, task: TaskSpec, capabilit
                 results[item.sample.id] = outcome
             cache.put_many(to_cache)
             progress.update(len(batch), cached=n_cached, failed=n_failed)
+    decoders.shutdown()
     progress.close()
 
-    records = []
-    for item in items:
-        outcome = results[item.sample.id]
-        records.append(_sample_record(task, capability, item, outcome, folder))
-    return records
+    from dfabench.parsing import PARSERS
+
+    parse = functools.lru_cache(maxsize=1 << 16)(PARSERS[task.parser])  # answers repeat; parsers are pure
+    return [_sample_record(task, item, results[item.sample.id], folder, parse) for item in items]
 
 
 def _answer_batch(model: Model, task: TaskSpec, capability: str, settings, batch: list[_Item],
@@ -514,10 +520,8 @@ def _choice_score(task: TaskSpec, logprobs: dict[str, float] | None) -> float | 
     return weights[task.choices.index(task.fake_choice)] / sum(weights)
 
 
-def _sample_record(task: TaskSpec, capability: str, item: _Item, outcome: dict[str, Any],
-                   folder: RunFolder) -> dict[str, Any]:
-    from dfabench.parsing import PARSERS
-
+def _sample_record(task: TaskSpec, item: _Item, outcome: dict[str, Any], folder: RunFolder,
+                   parse: Callable[[str], Any]) -> dict[str, Any]:
     sample = item.sample
     payload = outcome.get("payload")
     record: dict[str, Any] = {
@@ -552,7 +556,7 @@ def _sample_record(task: TaskSpec, capability: str, item: _Item, outcome: dict[s
     record["response"] = text
     if payload.get("prompt_tokens") is not None or payload.get("completion_tokens") is not None:
         record["tokens"] = {"prompt": payload.get("prompt_tokens"), "completion": payload.get("completion_tokens")}
-    parsed = PARSERS[task.parser](text)
+    parsed = parse(text)
     if task.reference == "mask_and_description":
         mask_path = None
         if payload.get("mask"):

@@ -10,7 +10,8 @@ TECHNIQUES = {"FS": "simswap", "FR": "fomm", "FE": "stylegan2_edit", "EFS": "sty
 
 
 def make_benchmark(root: Path, n_real: int = 8, n_per_category: int = 3, size: int = 16, split: str = "test",
-                   with_description: bool = True, extra_records: list[dict] | None = None) -> Path:
+                   with_description: bool = True, with_masks: bool = False,
+                   extra_records: list[dict] | None = None) -> Path:
     """Write ``root/manifest.jsonl`` and small PNG images; return ``root``."""
     import numpy as np
     from PIL import Image
@@ -30,6 +31,12 @@ def make_benchmark(root: Path, n_real: int = 8, n_per_category: int = 3, size: i
                   "split": split}
         if label == "fake" and with_description:
             record["description"] = f"1. Eyes: blurred edges around the eyes. 2. Mouth: color mismatch {index}."
+        if label == "fake" and with_masks:
+            (root / "masks").mkdir(exist_ok=True)
+            mask = np.zeros((size, size), dtype=np.uint8)
+            mask[: size // 2, :] = 255  # the top half is forged
+            Image.fromarray(mask).save(root / f"masks/{index:04d}.png")
+            record["mask"] = f"masks/{index:04d}.png"
         records.append(record)
         index += 1
 

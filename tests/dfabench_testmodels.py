@@ -3,7 +3,8 @@
 - ``slow``: answers like ``constant`` after sleeping ``delay`` seconds per batch, and appends the
   ids it answered to the file ``log`` (one line per batch) just before returning;
 - ``flaky``: raises for the sample ids listed in ``fail_ids`` (comma-separated) and answers the rest;
-- ``oom``: raises a MemoryError for any batch larger than one and answers one-by-one calls.
+- ``oom``: raises a MemoryError for any batch larger than one and answers one-by-one calls;
+- ``masker``: a localize model whose mask is always the left half of the image.
 """
 
 from __future__ import annotations
@@ -48,8 +49,27 @@ class OomModel(ConstantModel):
         return super().generate(requests)
 
 
+class MaskerModel(ConstantModel):
+    """Localizes the left half of every image as forged, and reports it."""
+
+    capabilities = frozenset({"generate", "localize"})
+
+    def generate(self, requests: list[GenerateRequest]) -> list[Response]:
+        import numpy as np
+
+        answers = super().generate(requests)
+        for request, answer in zip(requests, answers):
+            width, height = request.image.size
+            mask = np.zeros((height, width), dtype=np.uint8)
+            mask[:, : width // 2] = 255
+            answer.mask = mask
+        return answers
+
+
 @hookimpl
 def dfabench_register_models(register):
+    register("masker", "dfabench_testmodels:MaskerModel", capabilities=("generate", "localize"),
+             description="test: the left half is forged")
     register("slow", "dfabench_testmodels:SlowModel", description="test: sleeps and logs its calls")
     register("flaky", "dfabench_testmodels:FlakyModel", description="test: raises for some samples")
     register("oom", "dfabench_testmodels:OomModel", description="test: fails on batches larger than one")

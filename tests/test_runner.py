@@ -253,3 +253,32 @@ def test_kill_9_then_resume_predicts_every_sample_exactly_once(tiny_bench, tmp_p
     assert sorted(calls) == sorted(expected)  # every sample predicted exactly once in total
     record = _run_record(out)
     assert record["counts"]["DF-C"]["n"] == 12 and record["counts"]["DF-D"]["n"] == 20
+
+
+def test_forgery_localization_masks_are_scored(cli, tmp_path):
+    from benchmaker import make_benchmark
+
+    bench = make_benchmark(tmp_path / "bench", n_real=2, n_per_category=2, with_masks=True)
+    out = tmp_path / "run"
+    code, _, err = cli("run", "--model", "masker", "--tasks", "FL", "--bench", str(bench), "--out", str(out),
+                       "--no-progress")
+    assert code == 0, err
+    record = _run_record(out)
+    # prediction = left half, truth = top half: intersection is a quarter, union three quarters
+    assert record["metrics"]["FL"]["iou"]["value"] == pytest.approx(1 / 3)
+    assert record["metrics"]["FL"]["precision"]["value"] == pytest.approx(0.5)
+    assert record["metrics"]["FL"]["recall"]["value"] == pytest.approx(0.5)
+    assert record["counts"]["FL"] == {"n": 8, "n_failed": 0, "n_unparsed": 0}
+    sample = _samples(out, "FL")[0]
+    assert (out / sample["parsed"]["mask"]).exists()
+    assert cli("verify", str(out), "--bench", str(bench))[0] == 0
+
+
+def test_mask_scores_edge_cases():
+    from dfabench.metrics.localization import mask_scores
+
+    empty = np.zeros((4, 4), dtype=bool)
+    full = np.ones((4, 4), dtype=bool)
+    assert mask_scores(empty, empty) == {"iou": 1.0, "precision": 1.0, "recall": 1.0, "f1": 1.0}
+    assert mask_scores(empty, full) == {"iou": 0.0, "precision": 0.0, "recall": 0.0, "f1": 0.0}
+    assert mask_scores(full, empty)["iou"] == 0.0

@@ -14,10 +14,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from dfabench.errors import InputError
 
@@ -35,9 +35,8 @@ OPTIONAL = ("category", "technique", "source_id", "split", "description", "mask"
 KNOWN_FIELDS = frozenset(REQUIRED + OPTIONAL + ("meta",))
 
 
-@dataclass(frozen=True, slots=True)
-class Sample:
-    """One benchmark record."""
+class Sample(NamedTuple):
+    """One benchmark record (immutable; cheap to build by the million)."""
 
     id: str
     image: str
@@ -65,91 +64,158 @@ class Sample:
         return record
 
 
-def _check_relative(path_value: Any, field: str, where: str, manifest: Path) -> str:
+def _path_problem(path_value: Any, field: str) -> str | None:
+    """Why a relative path from a manifest is not acceptable (None when it is)."""
     if not isinstance(path_value, str) or not path_value:
-        raise InputError(manifest, f"field {field!r} must be a non-empty string", where)
+        return f"field {field!r} must be a non-empty string"
     if "\\" in path_value or "\0" in path_value:
-        raise InputError(manifest, f"{field} path {path_value!r} must use '/' separators", where)
+        return f"{field} path {path_value!r} must use '/' separators"
     if path_value.startswith("/") or (len(path_value) > 1 and path_value[1] == ":"):
-        raise InputError(manifest, f"{field} path {path_value!r} is absolute; it must be relative to the benchmark folder", where)
-    norm = os.path.normpath(path_value)
-    if norm == ".." or norm.startswith("../") or norm == ".":
-        raise InputError(manifest, f"{field} path {path_value!r} escapes the benchmark folder", where)
-    return path_value
+        return f"{field} path {path_value!r} is absolute; it must be relative to the benchmark folder"
+    if ".." in path_value or path_value.startswith("."):
+        norm = os.path.normpath(path_value)
+        if norm == ".." or norm.startswith("../") or norm == ".":
+            return f"{field} path {path_value!r} escapes the benchmark folder"
+    return None
 
 
-def parse_record(raw: Any, where: str, manifest: Path) -> Sample:
-    """Validate one decoded manifest record and turn it into a :class:`Sample`."""
-    if not isinstance(raw, dict):
-        raise InputError(manifest, "a record must be a JSON object", where)
+_STRING_FIELDS = ("technique", "source_id", "split", "description")
+
+
+def _record_problem(raw: dict[str, Any]) -> str | None:
+    """The first problem of a decoded record (None when it is valid). Kept separate from building
+    the :class:`Sample` so that the common, valid case costs as little as possible."""
     for name in REQUIRED:
-        if name not in raw or raw[name] is None:
-            raise InputError(manifest, f"missing field {name!r}", where)
+        if raw.get(name) is None:
+            return f"missing field {name!r}"
     unknown = raw.keys() - KNOWN_FIELDS
     if unknown:
-        raise InputError(manifest, f"unknown field(s) {', '.join(sorted(map(repr, unknown)))} "
-                                   f"(known: {', '.join(REQUIRED + OPTIONAL)}, meta)", where)
+        return (f"unknown field(s) {', '.join(sorted(map(repr, unknown)))} "
+                f"(known: {', '.join(REQUIRED + OPTIONAL)}, meta)")
     sample_id = raw["id"]
-    if not isinstance(sample_id, str) or not sample_id:
-        if isinstance(sample_id, int) and not isinstance(sample_id, bool):
-            sample_id = str(sample_id)
-        else:
-            raise InputError(manifest, "field 'id' must be a non-empty string", where)
+    if not (isinstance(sample_id, str) and sample_id) and not (
+            isinstance(sample_id, int) and not isinstance(sample_id, bool)):
+        return "field 'id' must be a non-empty string"
     label = raw["label"]
     if label not in LABELS:
-        raise InputError(manifest, f"unknown label {label!r} (expected 'real' or 'fake')", where)
+        return f"unknown label {label!r} (expected 'real' or 'fake')"
     category = raw.get("category")
     if category is not None and category not in CATEGORIES:
-        raise InputError(manifest, f"unknown category {category!r} (expected one of FS, FR, FE, EFS or null)", where)
+        return f"unknown category {category!r} (expected one of FS, FR, FE, EFS or null)"
     if label == "real" and category is not None:
-        raise InputError(manifest, f"a real image cannot have category {category!r}", where)
-    for name in ("technique", "source_id", "split", "description"):
+        return f"a real image cannot have category {category!r}"
+    for name in _STRING_FIELDS:
         value = raw.get(name)
         if value is not None and not isinstance(value, str):
             if name == "source_id" and isinstance(value, int) and not isinstance(value, bool):
                 continue
-            raise InputError(manifest, f"field {name!r} must be a string or null", where)
-    source_id = raw.get("source_id")
-    mask = raw.get("mask")
-    if mask is not None:
-        _check_relative(mask, "mask", where, manifest)
+            return f"field {name!r} must be a string or null"
+    problem = _path_problem(raw["image"], "image")
+    if problem:
+        return problem
+    if raw.get("mask") is not None:
+        problem = _path_problem(raw["mask"], "mask")
+        if problem:
+            return problem
     conversations = raw.get("conversations")
-    if conversations is not None:
-        if not isinstance(conversations, list) or not all(
+    if conversations is not None and (not isinstance(conversations, list) or not all(
             isinstance(t, dict) and t.get("from") in ("human", "gpt") and isinstance(t.get("value"), str)
-            for t in conversations
-        ):
-            raise InputError(manifest, "field 'conversations' must be a list of "
-                                       "{\"from\": \"human\"|\"gpt\", \"value\": str}", where)
-        conversations = tuple(conversations)
+            for t in conversations)):
+        return "field 'conversations' must be a list of {\"from\": \"human\"|\"gpt\", \"value\": str}"
+    return None
+
+
+def _where(lineno: int | None, raw: Any) -> str | None:
+    rid = raw.get("id") if isinstance(raw, dict) else None
+    if lineno is None:
+        return f"id {rid!r}" if rid is not None else None
+    return f"line {lineno}" + (f" (id {rid!r})" if rid is not None else "")
+
+
+def parse_record(raw: Any, manifest: Path, lineno: int | None = None) -> Sample:
+    """Validate one decoded manifest record and turn it into a :class:`Sample`."""
+    if not isinstance(raw, dict):
+        raise InputError(manifest, "a record must be a JSON object", _where(lineno, raw))
+    problem = _record_problem(raw)
+    if problem is not None:
+        raise InputError(manifest, problem, _where(lineno, raw))
+    get = raw.get
+    sample_id, source_id, conversations = raw["id"], get("source_id"), get("conversations")
     return Sample(
-        id=sample_id,
-        image=_check_relative(raw["image"], "image", where, manifest),
-        label=label,
-        category=category,
-        technique=raw.get("technique"),
-        source_id=str(source_id) if source_id is not None else None,
-        split=raw.get("split"),
-        description=raw.get("description"),
-        mask=mask,
-        conversations=conversations,
-        meta=raw.get("meta"),
+        sample_id if isinstance(sample_id, str) else str(sample_id), raw["image"], raw["label"], get("category"),
+        get("technique"), source_id if source_id is None or isinstance(source_id, str) else str(source_id),
+        get("split"), get("description"), get("mask"),
+        tuple(conversations) if conversations is not None else None, get("meta"),
     )
 
 
 def read_manifest(manifest: Path) -> list[Sample]:
-    """Read and validate a manifest file. Raises :class:`InputError` on the first problem."""
+    """Read and validate a manifest file. Raises :class:`InputError` on the first problem.
+
+    The common case (every record valid) takes a fast path: records are built directly and
+    checked in bulk. Any doubt sends the file through :func:`_read_manifest_checked`, which
+    finds the first bad record and says exactly what is wrong with it.
+    """
     manifest = Path(manifest)
     try:
-        handle = open(manifest, "rb")
+        handle = open(manifest, encoding="utf-8")
     except FileNotFoundError:
         raise InputError(manifest, "no such file") from None
     except OSError as exc:
         raise InputError(manifest, f"cannot read ({exc.strerror})") from None
+    decode = json.JSONDecoder().decode
+    samples: list[Sample] = []
+    append = samples.append
+    try:
+        with handle:
+            for line in handle:
+                append(Sample(**decode(line)))
+    except (ValueError, TypeError, UnicodeDecodeError):
+        return _read_manifest_checked(manifest)
+    if not samples or not _bulk_valid(samples):
+        return _read_manifest_checked(manifest)
+    for index, sample in enumerate(samples):
+        if sample.conversations is not None:
+            samples[index] = sample._replace(conversations=tuple(sample.conversations))
+    return samples
+
+
+_NONE = type(None)
+
+
+def _bulk_valid(samples: list[Sample]) -> bool:
+    """Checks over all records at once; False means 'look closer', not 'invalid'."""
+    if {s.label for s in samples} - set(LABELS):
+        return False
+    if {s.category for s in samples} - {None, *CATEGORIES}:
+        return False
+    if any(s.category is not None for s in samples if s.label == "real"):
+        return False
+    if {type(s.id) for s in samples} != {str} or {type(s.image) for s in samples} != {str}:
+        return False
+    for name in _STRING_FIELDS:
+        if {type(getattr(s, name)) for s in samples} - {str, _NONE}:
+            return False
+    if {type(s.mask) for s in samples} - {str, _NONE} or {type(s.conversations) for s in samples} - {list, _NONE}:
+        return False
+    if any(not s.id or _suspect_path(s.image) for s in samples):
+        return False
+    if any(_suspect_path(s.mask) for s in samples if s.mask is not None):
+        return False
+    if any(_record_problem(s._asdict()) for s in samples if s.conversations is not None):
+        return False
+    return len({s.id for s in samples}) == len(samples)
+
+
+def _suspect_path(path: str) -> bool:
+    return not path or ".." in path or path[0] in "/." or "\\" in path or "\0" in path or path[1:2] == ":"
+
+
+def _read_manifest_checked(manifest: Path) -> list[Sample]:
     samples: list[Sample] = []
     seen: dict[str, int] = {}
     loads = json.loads
-    with handle:
+    with open(manifest, "rb") as handle:
         for lineno, line in enumerate(handle, 1):
             if not line.strip():
                 continue
@@ -157,12 +223,11 @@ def read_manifest(manifest: Path) -> list[Sample]:
                 raw = loads(line)
             except ValueError as exc:
                 raise InputError(manifest, f"malformed JSON ({exc})", f"line {lineno}") from None
-            rid = raw.get("id") if isinstance(raw, dict) else None
-            where = f"line {lineno}" + (f" (id {rid!r})" if rid is not None else "")
-            sample = parse_record(raw, where, manifest)
+            sample = parse_record(raw, manifest, lineno)
             first = seen.setdefault(sample.id, lineno)
             if first != lineno:
-                raise InputError(manifest, f"duplicate id {sample.id!r} (first on line {first})", where)
+                raise InputError(manifest, f"duplicate id {sample.id!r} (first on line {first})",
+                                 _where(lineno, raw))
             samples.append(sample)
     if not samples:
         raise InputError(manifest, "the manifest has no records")
@@ -231,19 +296,34 @@ class Benchmark:
         return chosen
 
     def check_files(self, samples: Iterable[Sample]) -> None:
-        """Refuse (before any model call) when an image or mask file is missing."""
+        """Refuse (before any model call) when an image or mask file is missing, or reaches
+        outside the benchmark folder through a symbolic link."""
         root = str(self.root)
+        real_root = os.path.realpath(root) + os.sep
+        inside: dict[str, bool] = {}  # directory -> its real path is inside the folder
         for sample in samples:
             for name in ("image", "mask"):
                 relative = getattr(sample, name)
                 if relative is None:
                     continue
                 path = os.path.join(root, relative)
-                if not os.path.isfile(path):
+                try:
+                    mode = os.lstat(path).st_mode
+                except OSError:
+                    mode = None
+                if mode is not None and stat.S_ISLNK(mode):
+                    ok = os.path.isfile(path)
+                    escapes = not os.path.realpath(path).startswith(real_root)
+                else:
+                    ok = mode is not None and stat.S_ISREG(mode)
+                    directory = os.path.dirname(path)
+                    if directory not in inside:
+                        inside[directory] = (os.path.realpath(directory) + os.sep).startswith(real_root)
+                    escapes = not inside[directory]
+                if not ok:
                     raise InputError(self.manifest, f"{name} file {relative!r} does not exist",
                                      f"id {sample.id!r}")
-                real = os.path.realpath(path)
-                if not real.startswith(os.path.realpath(root) + os.sep):
+                if escapes:
                     raise InputError(self.manifest, f"{name} path {relative!r} escapes the benchmark folder "
                                                     "(through a symbolic link)", f"id {sample.id!r}")
 
