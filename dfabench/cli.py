@@ -141,7 +141,9 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     from dfabench.plugins import get_manager
 
     registry = get_manager().tasks
-    tasks = [registry.entries[name] for name in registry]
+    order = ["DF-D", "DF-C", "AD", "FC", "FL"]
+    tasks = sorted((registry.entries[name] for name in registry),
+                   key=lambda t: (order.index(t.id) if t.id in order else len(order), t.id))
     if args.json:
         print(json.dumps([{**t.to_dict(), "fingerprint": t.fingerprint} for t in tasks], indent=2))
         return 0
