@@ -70,7 +70,8 @@ def bench_throughput(n_samples: int, n_images: int) -> None:
                         "--bench", str(root), "--out", str(Path(tmp) / "run"), "--no-progress"],
                        capture_output=True, text=True, check=True)
         resumed = time.perf_counter() - start
-    print(f"[throughput] {n_samples} samples ({n_images} distinct 256x256 PNGs, the size of DF40 frames), constant model, DF-D, "
+    print(f"[throughput] {n_samples} samples ({n_images} distinct 256x256 PNGs, the size of DF40 frames), "
+          "constant model, DF-D, "
           "1000 bootstrap replicates")
     print(f"  bare decoding:            {bare:7.2f} s  ({n_samples / bare:8.0f} images/s)")
     print(f"  dfabench run (end to end):{harness:7.2f} s  ({n_samples / harness:8.0f} samples/s)")

@@ -154,7 +154,7 @@ def build_leaderboard(entries: Path, out: Path) -> BuildResult:
             columns = COLUMNS.get(task_id) or sorted({m for i in items for m in i[2].get("metrics", {})
                                                       .get(task_id, {})})
             rows = []
-            for name, _path, record, meta in items:
+            for name, _path, record, _meta in items:
                 info = record.get("tasks", {}).get(task_id)
                 if info is None:
                     continue

@@ -26,7 +26,7 @@ from typing import Any
 from dfabench import __version__
 from dfabench.data.manifest import Benchmark, Sample, load_benchmark
 from dfabench.errors import DfabenchError
-from dfabench.models import GenerateRequest, Model, Response, Scores, ScoreRequest
+from dfabench.models import GenerateRequest, Model, Response, ScoreRequest, Scores
 from dfabench.store import (
     CACHE_FILE,
     SCHEMA_VERSION,

@@ -157,7 +157,7 @@ class TaskSpec:
         if sample.label != "fake":
             return False if self.samples != "conversation" else bool(sample.conversations)
         if self.samples == "fake":
-            return True
+            return self.reference != "category" or sample.category is not None
         if self.samples == "described":
             return bool(sample.description)
         if self.samples == "masked":
@@ -212,7 +212,7 @@ def _read_yaml(path: Any) -> Any:
     import yaml
 
     try:
-        text = path.read_text(encoding="utf-8") if hasattr(path, "read_text") else Path(path).read_text(encoding="utf-8")
+        text = (path if hasattr(path, "read_text") else Path(path)).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise InputError(path, "no such file") from None
     try:

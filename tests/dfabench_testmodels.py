@@ -58,7 +58,7 @@ class MaskerModel(ConstantModel):
         import numpy as np
 
         answers = super().generate(requests)
-        for request, answer in zip(requests, answers):
+        for request, answer in zip(requests, answers, strict=True):
             width, height = request.image.size
             mask = np.zeros((height, width), dtype=np.uint8)
             mask[:, : width // 2] = 255

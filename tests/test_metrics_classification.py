@@ -58,6 +58,20 @@ def test_ranking_metrics_equal_scikit_learn_and_deepfakebench(tied: bool) -> Non
     assert checked > 250
 
 
+@pytest.mark.parametrize("shape", ["separated", "reversed", "shifted", "coarse"])
+def test_eer_on_long_straight_stretches_of_the_roc_curve(shape: str) -> None:
+    """Long runs of collinear ROC points (dropped by drop_intermediate) around the FNR = FPR crossing."""
+    rng = np.random.default_rng(len(shape))
+    for _ in range(20):
+        n = int(rng.integers(100, 1500))
+        y = rng.integers(0, 2, size=n)
+        base = rng.random(n)
+        s = {"separated": base + 2 * y, "reversed": base - 2 * y, "shifted": base + 0.3 * y,
+             "coarse": np.round(base + 0.2 * y, 1)}[shape]
+        assert eer(y, s) == pytest.approx(_deepfakebench_eer(y, s), abs=1e-12)
+        assert roc_auc(y, s) == pytest.approx(skm.roc_auc_score(y, s), abs=1e-12)
+
+
 def test_auc_is_the_mann_whitney_statistic_with_half_credit_for_ties() -> None:
     rng = np.random.default_rng(3)
     y = rng.integers(0, 2, size=200)

@@ -36,7 +36,8 @@ def test_string_factory_is_imported_only_when_created():
     def register_models(register):
         register("lazy", "dfabench_nonexistent_module_xyz:Model", capabilities=("generate",))
 
-    manager = PluginManager(load_entry_points=False, extra_plugins=[_module("p", dfabench_register_models=register_models)])
+    plugin = _module("p", dfabench_register_models=register_models)
+    manager = PluginManager(load_entry_points=False, extra_plugins=[plugin])
     entry = manager.models.get("lazy")  # listing works: nothing imported
     assert entry.capabilities == ("generate",)
     with pytest.raises(DfabenchError, match="cannot import 'dfabench_nonexistent_module_xyz'"):
@@ -50,8 +51,9 @@ def test_a_hook_that_raises_is_reported_and_the_rest_still_load():
     def good(register):
         register("good-model", "dfabench.models:ConstantModel")
 
-    manager = PluginManager(load_entry_points=False, extra_plugins=[
-        _module("broken_plugin", dfabench_register_models=broken), _module("good_plugin", dfabench_register_models=good)])
+    plugins = [_module("broken_plugin", dfabench_register_models=broken),
+               _module("good_plugin", dfabench_register_models=good)]
+    manager = PluginManager(load_entry_points=False, extra_plugins=plugins)
     assert "good-model" in manager.models and "constant" in manager.models
     [bad] = manager.broken()
     assert bad.name == "broken_plugin" and "RuntimeError: boom in plugin" in bad.error
@@ -61,7 +63,8 @@ def test_bad_capability_is_a_plugin_error():
     def register_models(register):
         register("x", "m:X", capabilities=("telepathy",))
 
-    manager = PluginManager(load_entry_points=False, extra_plugins=[_module("p", dfabench_register_models=register_models)])
+    plugin = _module("p", dfabench_register_models=register_models)
+    manager = PluginManager(load_entry_points=False, extra_plugins=[plugin])
     assert "telepathy" in manager.broken()[0].error
 
 

@@ -66,7 +66,7 @@ def test_constant_model_accuracy_is_the_class_prior(cli, tiny_bench, tmp_path):
                 "metrics", "counts", "samples"):
         assert key in record
     assert record["tasks"]["DF-D"]["fingerprint"] and record["benchmark"]["fingerprint"]
-    for task, info in record["samples"].items():
+    for info in record["samples"].values():
         assert hashlib.sha256((out / info["file"]).read_bytes()).hexdigest() == info["sha256"]
     line = _samples(out, "DF-D")[0]
     for key in ("id", "prompt", "prompt_hash", "reference", "response", "parsed", "score", "error", "timings"):

@@ -1,11 +1,11 @@
 """Forgery-mask metrics of the FL task (MMTT / ForgeryTalker protocol).
 
-Both masks are binarised at 127 (a pixel is forged when its value is > 127); the predicted mask is
-resized to the reference's size (nearest neighbour) when they differ. Per image:
+Both masks are binarised at 127 (a pixel is forged when its value is > 127); the predicted mask
+is resized to the reference's size (nearest neighbour) when they differ. Per image:
 IoU = |P∩G| / |P∪G|, precision = |P∩G| / |P|, recall = |P∩G| / |G|, F1 their harmonic mean; an
 empty prediction of an empty reference scores 1 on all four, an empty prediction of a non-empty
-reference (or the reverse) scores 0. Each metric is the mean over images. A sample that failed or gave no mask is scored as an empty
-prediction (it is counted in ``n_failed`` / ``n_unparsed`` as well), never dropped.
+reference (or the reverse) scores 0. Each metric is the mean over images. A sample that failed or
+gave no mask is scored as an empty prediction (it is counted in ``n_failed`` / ``n_unparsed`` as well), never dropped.
 """
 
 from __future__ import annotations
