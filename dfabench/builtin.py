@@ -36,5 +36,13 @@ def dfabench_register_metrics(register):
              description="AUC, AP and EER from the probability of fake")
     register("classification", "dfabench.metrics.classification:category_metrics", tasks=("DF-C",),
              description="accuracy, macro-F1, per-category accuracy, confusion matrix")
+    register("text", "dfabench.metrics.text:text_metrics", tasks=("AD", "FC", "FL"),
+             description="BLEU-1..4, ROUGE-L, CIDEr-D (COCO caption evaluation)")
+    register("meteor", "dfabench.metrics.text:meteor_metric", tasks=("AD", "FC", "FL"),
+             description="METEOR (nltk; needs WordNet: `dfabench resources wordnet`)")
+    register("embedding_similarity", "dfabench.metrics.text:embedding_similarity_metric", tasks=("AD", "FC", "FL"),
+             description="cosine similarity of sentence embeddings (all-MiniLM-L6-v2 by default)")
+    register("judge", "dfabench.metrics.judge:judge_metrics", tasks=("AD", "FC", "FL"),
+             description="LLM-judge score over judged samples, with the failure rate (`dfabench judge`)")
     register("mask", "dfabench.metrics.localization:mask_metrics", tasks=("FL",),
              description="forgery-mask IoU, precision, recall, F1 (MMTT protocol, threshold 127)")

@@ -121,6 +121,10 @@ class Model:
     deterministic: bool = True
     #: the batch size the runner uses when the user gives none
     default_batch_size: int = 8
+    #: model arguments that do not change any answer (concurrency, timeouts, retries): they are
+    #: recorded but left out of the model fingerprint, so changing them keeps the response cache
+    #: and lets an interrupted run resume
+    operational_args: tuple[str, ...] = ()
 
     def identity(self) -> dict[str, Any]:
         """Extra identity (e.g. ``{"weights_sha256": ...}`` or the endpoint's model id).

@@ -175,8 +175,11 @@ def model_record(entry, args: dict[str, Any], model: Model) -> dict[str, Any]:
         "identity": model.identity(),
         "capabilities": sorted(model.capabilities),
     }
-    record["fingerprint"] = sha256_text(canonical_json({k: record[k] for k in
-                                                         ("name", "distribution", "version", "args", "identity")}))
+    operational = set(getattr(model, "operational_args", ()))
+    answering_args = {k: v for k, v in args.items() if k not in operational}
+    record["fingerprint"] = sha256_text(canonical_json({
+        "name": entry.name, "distribution": entry.distribution, "version": entry.version,
+        "args": answering_args, "identity": record["identity"]}))
     return record
 
 
@@ -191,7 +194,7 @@ def select_split(benchmark: Benchmark, split: str | None) -> tuple[str, list[Sam
 
 def run(options: RunOptions, stream=None) -> dict[str, Any]:
     """Run the predict and score stages; returns the run record (also written to run.json)."""
-    from dfabench.plugins import get_manager
+    from dfabench.plugins import get_manager, load_object
     from dfabench.scoring import score_records
 
     stream = stream or sys.stderr
@@ -211,7 +214,8 @@ def run(options: RunOptions, stream=None) -> dict[str, Any]:
     folder = RunFolder(options.out)
     previous = folder.read_record() if folder.exists() else None
     if previous is not None:
-        _check_same_run(folder, previous, entry.name, options, bench_fingerprint, split)
+        operational = getattr(load_object(entry.factory), "operational_args", ())
+        _check_same_run(folder, previous, entry.name, options, bench_fingerprint, split, tuple(operational))
 
     model = entry.create(**options.model_args)
     try:
@@ -295,11 +299,16 @@ def _settings_for(task: TaskSpec, options: RunOptions):
 
 
 def _check_same_run(folder: RunFolder, previous: dict[str, Any], model_name: str, options: RunOptions,
-                    bench_fingerprint: str, split: str) -> None:
+                    bench_fingerprint: str, split: str, operational_args: tuple[str, ...] = ()) -> None:
     """Refuse to write a different run over a run folder that already holds one."""
     old_model = previous.get("model", {})
     problems = []
-    if old_model.get("name") != model_name or old_model.get("args") != options.model_args:
+    operational = set(operational_args)
+
+    def answering(args: dict[str, Any] | None) -> dict[str, Any]:
+        return {k: v for k, v in (args or {}).items() if k not in operational}
+
+    if old_model.get("name") != model_name or answering(old_model.get("args")) != answering(options.model_args):
         problems.append(f"model {old_model.get('name')} {old_model.get('args')}")
     if previous.get("benchmark", {}).get("fingerprint") != bench_fingerprint:
         problems.append("another benchmark (fingerprint differs)")

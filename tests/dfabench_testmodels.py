@@ -16,6 +16,8 @@ from dfabench.models import ConstantModel, GenerateRequest, Response
 
 
 class SlowModel(ConstantModel):
+    operational_args = ("delay",)
+
     def __init__(self, log: str, delay: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         self.log, self.delay = log, float(delay)

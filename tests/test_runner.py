@@ -282,3 +282,15 @@ def test_mask_scores_edge_cases():
     assert mask_scores(empty, empty) == {"iou": 1.0, "precision": 1.0, "recall": 1.0, "f1": 1.0}
     assert mask_scores(empty, full) == {"iou": 0.0, "precision": 0.0, "recall": 0.0, "f1": 0.0}
     assert mask_scores(full, empty)["iou"] == 0.0
+
+
+def test_operational_arguments_keep_the_cache_and_allow_resuming(cli, tiny_bench, tmp_path):
+    out, log = tmp_path / "run", tmp_path / "calls.log"
+    base = ("run", "--model", "slow", "--model-arg", f"log={log}", "--tasks", "DF-D", "--bench", str(tiny_bench),
+            "--out", str(out), "--no-progress")
+    assert cli(*base, "--model-arg", "delay=0")[0] == 0
+    first = _run_record(out)["model"]["fingerprint"]
+    # `delay` is declared operational by the slow model: a changed delay is the same run, answered from the cache
+    assert cli(*base, "--model-arg", "delay=0.01")[0] == 0
+    assert _run_record(out)["model"]["fingerprint"] == first
+    assert len(log.read_text().split()) == 20

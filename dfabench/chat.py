@@ -1,0 +1,403 @@
+"""``dfabench chat``: a multi-turn conversation about one image with any generate-capable model.
+
+The interactive deepfake analysis the DFA-Bench paper is about: ask whether a face is forged,
+which kind of manipulation made it, where the artifacts are, then follow up freely. Every turn
+sends the whole conversation so far (earlier questions and answers, the image attached to the
+first question), so a model with a chat template sees the history.
+
+Commands (anything else is a question)::
+
+    /detect            ask the DF-D prompt (is this face forged?) and show the parsed answer
+    /classify          ask the DF-C prompt (which manipulation?) and show the parsed category
+    /describe          ask the AD prompt (which regions show artifacts?)
+    /history           show the conversation so far
+    /save FILE         write the transcript as JSON
+    /reset             forget the conversation (the image stays)
+    /help              this list
+    /quit              end (so does end of input)
+
+It reads questions from standard input, so it also works from a pipe or a file
+(``printf '/detect\\nWhy?\\n' | dfabench chat --model constant face.png``): each line is a turn,
+and the conversation ends at end of input. A model error is shown and the conversation goes on;
+a failed turn is kept in the transcript but not sent as history.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from dfabench.errors import DfabenchError, InputError
+from dfabench.models import GenerateRequest, GenerationSettings, Model, Response
+
+SHORTCUTS = {"/detect": "DF-D", "/classify": "DF-C", "/describe": "AD"}
+FREE_TASK = "FC"
+HELP = """commands:
+  /detect      is this face forged? (the DF-D prompt)
+  /classify    which manipulation made it? (the DF-C prompt)
+  /describe    where are the artifacts? (the AD prompt)
+  /history     show the conversation so far
+  /save FILE   write the transcript as JSON
+  /reset       forget the conversation
+  /quit        end (so does end of input)
+anything else is a question about the image; earlier turns are sent as history."""
+
+
+@dataclass
+class Turn:
+    """One question and what the model answered (or why it failed)."""
+
+    question: str
+    task: str
+    command: str | None = None
+    answer: str | None = None
+    error: str | None = None
+    parsed: Any = None
+    p_fake: float | None = None
+    seconds: float = 0.0
+    tokens: dict[str, int | None] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"question": self.question, "task": self.task, "command": self.command,
+                               "answer": self.answer, "error": self.error, "seconds": round(self.seconds, 3)}
+        if self.parsed is not None:
+            out["parsed"] = self.parsed
+        if self.p_fake is not None:
+            out["p_fake"] = self.p_fake
+        if self.tokens is not None:
+            out["tokens"] = self.tokens
+        return out
+
+
+@dataclass
+class ChatSession:
+    """The conversation about one image with one model."""
+
+    model: Model
+    image_path: Path
+    image: Any
+    settings: GenerationSettings = field(default_factory=GenerationSettings)
+    system: str | None = None
+    model_name: str = ""
+    model_args: dict[str, Any] = field(default_factory=dict)
+    turns: list[Turn] = field(default_factory=list)
+    resets: int = 0
+
+    def messages(self, question: str) -> list[dict[str, Any]]:
+        """The chat messages for ``question``: the answered turns so far, then the question.
+        The image is attached to the first user turn."""
+        messages: list[dict[str, Any]] = []
+        if self.system:
+            messages.append({"role": "system", "content": [{"type": "text", "text": self.system}]})
+        history = [t for t in self.turns if t.error is None and t.answer is not None]
+        for index, turn in enumerate(history):
+            content: list[dict[str, Any]] = [{"type": "text", "text": turn.question}]
+            if index == 0:
+                content.insert(0, {"type": "image"})
+            messages.append({"role": "user", "content": content})
+            messages.append({"role": "assistant", "content": [{"type": "text", "text": turn.answer}]})
+        content = [{"type": "text", "text": question}]
+        if not history:
+            content.insert(0, {"type": "image"})
+        messages.append({"role": "user", "content": content})
+        return messages
+
+    def ask(self, question: str, task_id: str = FREE_TASK, command: str | None = None) -> Turn:
+        """Ask one question (with the history); never raises for a model failure."""
+        from dataclasses import replace
+
+        spec = _task_or_none(task_id) if task_id != FREE_TASK else None
+        settings = self.settings
+        choices: tuple[str, ...] = ()
+        if spec is not None:
+            settings = replace(spec.generation, seed=self.settings.seed)
+            choices = spec.choices
+        turn = Turn(question=question, task=task_id, command=command)
+        request = GenerateRequest(sample_id=f"chat-{len(self.turns) + 1}", image=self.image,
+                                  image_path=str(self.image_path), messages=self.messages(question),
+                                  settings=settings, task=task_id, choices=choices)
+        start = time.perf_counter()
+        try:
+            answers = self.model.generate([request])
+            if len(answers) != 1:
+                raise DfabenchError(f"the model returned {len(answers)} answers for 1 question")
+            response: Response = answers[0]
+        except Exception as exc:  # noqa: BLE001 - shown to the user; the conversation goes on
+            text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            turn.error = f"{type(exc).__name__}" + (f": {text}" if text else "")
+        else:
+            if response.error:
+                turn.error = response.error
+            else:
+                turn.answer = response.text or ""
+                if response.prompt_tokens is not None or response.completion_tokens is not None:
+                    turn.tokens = {"prompt": response.prompt_tokens, "completion": response.completion_tokens}
+                if spec is not None and spec.parser != "text":
+                    turn.parsed = _parse(spec, turn.answer)
+                    turn.p_fake = _p_fake(spec, response.choice_logprobs)
+        turn.seconds = time.perf_counter() - start
+        self.turns.append(turn)
+        return turn
+
+    def reset(self) -> None:
+        self.turns.clear()
+        self.resets += 1
+
+    def transcript(self) -> dict[str, Any]:
+        from dfabench import __version__
+        from dfabench.store import sha256_file
+
+        try:
+            identity = self.model.identity()
+        except Exception as exc:  # noqa: BLE001 - the transcript is still worth saving
+            identity = {"error": f"{type(exc).__name__}: {exc}"}
+        return {
+            "kind": "dfabench-chat-transcript",
+            "dfabench_version": __version__,
+            "saved": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "model": {"name": self.model_name, "args": self.model_args, "identity": identity},
+            "image": {"path": str(self.image_path), "sha256": sha256_file(self.image_path)},
+            "system": self.system,
+            "settings": self.settings.to_dict(),
+            "turns": [t.to_dict() for t in self.turns],
+        }
+
+    def save(self, path: str | Path) -> Path:
+        from dfabench.store import atomic_write_text
+
+        path = Path(path).expanduser()
+        if path.parent and not path.parent.exists():
+            raise InputError(path, f"the folder {path.parent} does not exist")
+        atomic_write_text(path, json.dumps(self.transcript(), indent=2, ensure_ascii=False, default=str) + "\n")
+        return path
+
+
+def _task_or_none(task_id: str):
+    try:
+        from dfabench.tasks import get_task
+
+        return get_task(task_id)
+    except DfabenchError:
+        return None
+
+
+def _parse(spec, text: str) -> Any:
+    from dfabench.parsing import PARSERS
+
+    parser = PARSERS.get(spec.parser)
+    return parser(text) if parser is not None else None
+
+
+def _p_fake(spec, logprobs: dict[str, float] | None) -> float | None:
+    import math
+
+    if not logprobs or not spec.choices or spec.fake_choice is None:
+        return None
+    try:
+        values = [float(logprobs[c]) for c in spec.choices]
+    except (KeyError, TypeError, ValueError):
+        return None
+    top = max(values)
+    if not math.isfinite(top):
+        return None
+    weights = [math.exp(v - top) for v in values]
+    return weights[spec.choices.index(spec.fake_choice)] / sum(weights)
+
+
+# ----------------------------------------------------------------------------- the loop
+
+
+def _show_turn(turn: Turn, out: TextIO) -> None:
+    if turn.error is not None:
+        out.write(f"model error: {turn.error}\n(the conversation goes on; this turn is not sent as history)\n")
+        return
+    out.write(f"model> {turn.answer}\n")
+    notes = []
+    if turn.command is not None and turn.task in ("DF-D", "DF-C"):
+        notes.append(f"parsed: {turn.parsed if turn.parsed is not None else 'unparseable'}")
+    if turn.p_fake is not None:
+        notes.append(f"P(fake) = {turn.p_fake:.3f}")
+    if notes:
+        out.write(f"       ({'; '.join(notes)})\n")
+
+
+def _show_history(session: ChatSession, out: TextIO) -> None:
+    if not session.turns:
+        out.write("(no turns yet)\n")
+        return
+    for number, turn in enumerate(session.turns, 1):
+        tag = f" [{turn.command}]" if turn.command else ""
+        out.write(f"{number}. you{tag}: {turn.question}\n")
+        if turn.error is not None:
+            out.write(f"   error: {turn.error}\n")
+        else:
+            out.write(f"   model: {turn.answer}\n")
+
+
+def run_chat(session: ChatSession, lines: Iterable[str], out: TextIO, echo: bool = True) -> int:
+    """Read questions and commands from ``lines`` until ``/quit`` or their end; returns 0.
+
+    With ``echo`` (input from a pipe), each question is written after ``you>`` so the output
+    reads as a transcript; at a terminal the prompt and the typed line are already there.
+    """
+    out.write(f"chat with {session.model_name or type(session.model).__name__} about {session.image_path} "
+              f"(/help for commands)\n")
+    for line in lines:
+        text = line.strip()
+        if not text:
+            continue
+        if echo:
+            out.write(f"you> {text}\n")
+        if text.startswith("/"):
+            command, _, argument = text.partition(" ")
+            command = command.lower()
+            argument = argument.strip()
+            if command in ("/quit", "/exit", "/q"):
+                break
+            if command in SHORTCUTS:
+                spec = _task_or_none(SHORTCUTS[command])
+                if spec is None:
+                    out.write(f"error: task {SHORTCUTS[command]} is not registered\n")
+                    continue
+                out.write(f"[{spec.id}] {spec.prompt}\n")
+                _show_turn(session.ask(spec.prompt, spec.id, command=command), out)
+            elif command == "/history":
+                _show_history(session, out)
+            elif command == "/reset":
+                session.reset()
+                out.write("(conversation forgotten; the next question starts afresh with the image)\n")
+            elif command == "/save":
+                if not argument:
+                    out.write("usage: /save FILE\n")
+                    continue
+                try:
+                    path = session.save(argument)
+                except (OSError, DfabenchError) as exc:
+                    out.write(f"error: cannot save the transcript: {exc}\n")
+                else:
+                    out.write(f"(transcript saved to {path})\n")
+            elif command in ("/help", "/?"):
+                out.write(HELP + "\n")
+            else:
+                out.write(f"unknown command {command}; /help lists them\n")
+            continue
+        _show_turn(session.ask(text), out)
+        out.flush()
+    return 0
+
+
+# ----------------------------------------------------------------------------- the command
+
+
+def add_chat_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``dfabench chat``."""
+    parser.add_argument("image", help="the image to talk about")
+    parser.add_argument("--model", required=True, help="a generate-capable model (see `dfabench models`)")
+    parser.add_argument("--model-arg", action="append", metavar="KEY=VALUE", help="model argument (repeatable)")
+    parser.add_argument("--system", help="a system prompt")
+    parser.add_argument("--max-new-tokens", type=int, default=256,
+                        help="for free questions (the /detect, /classify, /describe prompts use their task's)")
+    parser.add_argument("--temperature", type=float, default=0.0, help="for free questions (default 0: greedy)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--transcript", metavar="FILE", help="also save the transcript here when the chat ends")
+    parser.epilog = HELP
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+
+
+def _model_args(pairs: list[str] | None) -> dict[str, Any]:
+    try:
+        from dfabench.cli import parse_model_args
+    except ImportError:  # pragma: no cover - the CLI module ships with the core
+        parse_model_args = None
+    if parse_model_args is not None:
+        return parse_model_args(pairs)
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise DfabenchError(f"bad --model-arg {pair!r}: expected KEY=VALUE")
+        try:
+            out[key.strip()] = json.loads(value)
+        except ValueError:
+            out[key.strip()] = value
+    return out
+
+
+def load_image(path: Path):
+    """The image as an RGB PIL image; an :class:`InputError` naming the file when it cannot be read."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not path.is_file():
+        raise InputError(path, "no such image file")
+    try:
+        with Image.open(path) as image:
+            return image.convert("RGB")
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise InputError(path, f"cannot read the image ({exc})") from None
+
+
+def create_chat_model(name: str, args: dict[str, Any]) -> tuple[Model, str]:
+    """Create a registered model for chatting; refuses one that cannot generate."""
+    from dfabench.plugins import get_manager
+
+    entry = get_manager().models.get(name)
+    if "generate" not in entry.capabilities:
+        raise DfabenchError(f"model {entry.name!r} cannot chat: it has {', '.join(entry.capabilities)}, "
+                            "chat needs a generate-capable model")
+    model = entry.create(**args)
+    if "generate" not in model.capabilities:
+        model.close()
+        raise DfabenchError(f"model {entry.name!r} with these arguments cannot generate "
+                            f"(capabilities: {', '.join(sorted(model.capabilities)) or 'none'})")
+    return model, entry.name
+
+
+def chat_command(args: argparse.Namespace, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
+    """``dfabench chat``: returns the exit code (0; bad input raises :class:`DfabenchError`)."""
+    stdin = stdin if stdin is not None else sys.stdin
+    stdout = stdout if stdout is not None else sys.stdout
+    if args.max_new_tokens is not None and args.max_new_tokens < 1:
+        raise DfabenchError("--max-new-tokens must be at least 1")
+    image_path = Path(args.image)
+    image = load_image(image_path)
+    model_args = _model_args(args.model_arg)
+    model, name = create_chat_model(args.model, model_args)
+    interactive = stdin is sys.stdin and stdin.isatty()
+    if interactive:
+        try:
+            import readline  # noqa: F401 - line editing and history for input()
+        except ImportError:  # pragma: no cover
+            pass
+    session = ChatSession(model=model, image_path=image_path, image=image, system=args.system,
+                          settings=GenerationSettings(max_new_tokens=args.max_new_tokens,
+                                                      temperature=args.temperature, seed=args.seed),
+                          model_name=name, model_args=model_args)
+    try:
+        lines = _interactive_lines() if interactive else stdin
+        try:
+            code = run_chat(session, lines, stdout, echo=not interactive)
+        except KeyboardInterrupt:  # Ctrl-C ends the chat like /quit (the transcript is still saved)
+            stdout.write("\n(chat ended)\n")
+            code = 0
+        if args.transcript:
+            path = session.save(args.transcript)
+            stdout.write(f"(transcript saved to {path})\n")
+        return code
+    finally:
+        model.close()
+
+
+def _interactive_lines():
+    """Lines typed at the terminal (with readline editing), until end of input."""
+    while True:
+        try:
+            yield input("you> ")
+        except EOFError:
+            print()
+            return

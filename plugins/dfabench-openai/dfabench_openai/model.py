@@ -1,0 +1,507 @@
+"""The ``openai`` model: any OpenAI-compatible chat-completions endpoint with image input.
+
+Hosted APIs (OpenAI, Azure-style proxies), vLLM, llama.cpp's server, SGLang, LM Studio...
+anything that answers ``POST {base_url}/chat/completions`` with image parts as data URLs.
+
+Arguments (``--model-arg k=v``):
+
+``model`` (required)
+    the model id to ask for (``gpt-4o``, the ``--served-model-name`` of a vLLM server, ...).
+``base_url``
+    the API root, e.g. ``http://localhost:8000/v1``; default ``$OPENAI_BASE_URL`` or
+    ``https://api.openai.com/v1``.
+``api_key_env``
+    the name of the environment variable holding the key (default ``OPENAI_API_KEY``). The key
+    is read from there only; it is never stored, logged or put into an error message. A key
+    given as a model argument is refused. Local servers need no key: when the variable is
+    unset and ``base_url`` is not OpenAI's, the placeholder ``EMPTY`` is sent.
+``concurrency`` (default 64)
+    requests in flight at once. ``generate`` sends a whole batch concurrently; the default
+    batch size is 64.
+``timeout`` (default 60)
+    seconds per request attempt.
+``max_retries`` (default 5)
+    retries after the first attempt, with exponential backoff (``backoff`` seconds, doubled
+    each time, with jitter, at most ``max_backoff``). A 429 waits as long as its
+    ``Retry-After`` / ``retry-after-ms`` header says. Retried: 408, 409, 429, 5xx, timeouts,
+    connection errors and malformed replies; never other 4xx. A request that still fails
+    becomes a failed sample (``Response.error``), never an answer.
+``detail``
+    ``low`` / ``high`` / ``auto``: the image detail level (sent only when given).
+``logprobs`` (default false)
+    when true and the task has answer choices (DF-D: yes/no), ask for ``top_logprobs`` of the
+    first generated token and report the log-probability of each choice (case-insensitive,
+    variants such as ``Yes``/`` yes`` summed), so DF-D gets AUC/AP/EER. Only when every choice is
+    among the top tokens; otherwise no score for that sample (never a made-up one). An
+    endpoint that refuses ``logprobs`` (HTTP 400 naming it) is asked again without it.
+``max_tokens_param`` (default ``max_tokens``)
+    ``max_completion_tokens`` for endpoints/models that want that name (OpenAI reasoning models).
+``probe`` (default true)
+    learn the served model id from a one-token request when the run starts (see
+    :meth:`OpenAIModel.identity`); ``false`` asks ``GET /models`` only.
+
+Identity: the model id as the endpoint reports it (``response.model`` of a one-token probe,
+e.g. ``gpt-4o-2024-08-06``, or the ``id`` that ``GET /models`` lists) and the base URL's host
+and port. Never the key. Determinism: greedy settings (temperature 0) make the response cacheable, but hosted
+APIs are not bit-deterministic even then: a re-run can differ slightly; the response cache keys on
+the prompt, so a cached run never asks again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import email.utils
+import io
+import math
+import os
+import random
+import string
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from dfabench.errors import DfabenchError
+from dfabench.models import GenerateRequest, Model, Response
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+RETRY_STATUS = frozenset({408, 409, 429})
+MAX_RETRY_AFTER = 600.0
+_PUNCTUATION = string.punctuation + string.whitespace
+
+
+def _import_openai():
+    try:
+        import openai
+    except ImportError:
+        raise DfabenchError("the 'openai' model needs the openai package: pip install dfabench-openai "
+                            "(or: pip install openai)") from None
+    return openai
+
+
+def _as_bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "on", "false", "0", "no", "off"):
+        return value.strip().lower() in ("true", "1", "yes", "on")
+    raise DfabenchError(f"openai: model argument {name} must be true or false, not {value!r}")
+
+
+def _as_number(name: str, value: Any, kind: type, minimum: float) -> Any:
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        raise DfabenchError(f"openai: model argument {name} must be a number, not {value!r}") from None
+    if isinstance(value, bool) or not (number >= minimum) or (isinstance(number, float) and not math.isfinite(number)):
+        raise DfabenchError(f"openai: model argument {name} must be >= {minimum}, not {value!r}")
+    return number
+
+
+def endpoint_host(base_url: str) -> str:
+    """``scheme://host[:port]/path`` without user info or query: what identifies the endpoint."""
+    parts = urlsplit(base_url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return host
+
+
+def image_data_url(request: GenerateRequest) -> str:
+    """The request's image as a ``data:`` URL: the file's own bytes when it is a PNG or JPEG file,
+    else the decoded image re-encoded as PNG."""
+    path = request.image_path
+    if path and os.path.isfile(path):
+        with open(path, "rb") as handle:
+            data = handle.read()
+        mime = None
+        if data.startswith(b"\x89PNG\r\n\x1a\n"):
+            mime = "image/png"
+        elif data.startswith(b"\xff\xd8\xff"):
+            mime = "image/jpeg"
+        if mime is not None:
+            return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+    image = request.image
+    if image is None:
+        raise ValueError(f"no image for sample {request.sample_id!r} (image_path {path!r} is not readable)")
+    if image.mode not in ("RGB", "RGBA", "L", "LA"):
+        image = image.convert("RGB")
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return f"data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode('ascii')}"
+
+
+def to_openai_messages(messages: list[dict[str, Any]], image_url: str | None,
+                       detail: str | None = None) -> list[dict[str, Any]]:
+    """transformers-style chat messages -> chat-completions messages.
+
+    Each ``{"type": "image"}`` part becomes an ``image_url`` part (at the same position);
+    system and assistant turns with text only become plain strings (what every server accepts).
+    """
+    out = []
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, str):
+            out.append({"role": message["role"], "content": content})
+            continue
+        parts: list[dict[str, Any]] = []
+        for part in content or ():
+            kind = part.get("type")
+            if kind == "text":
+                parts.append({"type": "text", "text": part.get("text", "")})
+            elif kind == "image":
+                if image_url is None:
+                    raise ValueError("the messages have an image part but the request has no image")
+                url: dict[str, Any] = {"url": image_url}
+                if detail:
+                    url["detail"] = detail
+                parts.append({"type": "image_url", "image_url": url})
+            else:
+                raise ValueError(f"unsupported message part type {kind!r}")
+        if message["role"] != "user" and all(p["type"] == "text" for p in parts):
+            out.append({"role": message["role"], "content": "".join(p["text"] for p in parts)})
+        else:
+            out.append({"role": message["role"], "content": parts})
+    return out
+
+
+def _normalise_token(token: str) -> str:
+    return token.strip(_PUNCTUATION).lower()
+
+
+def choice_logprobs_from(top_logprobs: list[tuple[str, float]], choices: tuple[str, ...]) -> dict[str, float] | None:
+    """Log-probability of each answer choice from the first token's top log-probabilities.
+
+    Token variants of a choice (``Yes``, `` yes``, ``YES``) are summed (log-sum-exp). ``None``
+    when some choice is not among the top tokens: its probability is unknown, not zero.
+    """
+    out: dict[str, float] = {}
+    for choice in choices:
+        key = _normalise_token(choice)
+        found = [lp for token, lp in top_logprobs if key and _normalise_token(token) == key and lp is not None]
+        if not found:
+            return None
+        peak = max(found)
+        out[choice] = peak + math.log(sum(math.exp(lp - peak) for lp in found))
+    return out
+
+
+def parse_retry_after(headers: Any) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
+    if headers is None:
+        return None
+    value = headers.get("retry-after-ms")
+    if value is not None:
+        try:
+            return max(0.0, float(value) / 1000.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+@dataclass
+class _Attempt:
+    """The outcome of one failed attempt: whether to retry, after how long, and why it failed."""
+
+    retry: bool
+    reason: str
+    wait: float | None = None
+    logprobs_refused: bool = False
+
+
+class OpenAIModel(Model):
+    """A model behind an OpenAI-compatible chat-completions endpoint (see the module docstring)."""
+
+    capabilities = frozenset({"generate"})
+    default_batch_size = 64
+    #: arguments that change how requests are sent, never what is answered (see Model.operational_args)
+    operational_args = ("concurrency", "timeout", "max_retries", "backoff", "max_backoff", "probe")
+    #: caching also needs greedy settings (temperature 0), which the runner checks per task
+    deterministic = True
+
+    def __init__(self, model: str | None = None, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY",
+                 concurrency: int = 64, timeout: float = 60.0, max_retries: int = 5, detail: str | None = None,
+                 logprobs: bool = False, top_logprobs: int = 20, backoff: float = 1.0, max_backoff: float = 60.0,
+                 max_tokens_param: str = "max_tokens", probe: bool = True, api_key: Any = None):
+        if api_key is not None:
+            raise DfabenchError("openai: never pass an API key as a model argument (it would end up in run "
+                                "records and shell history); put it in an environment variable and name it "
+                                "with --model-arg api_key_env=VAR (default OPENAI_API_KEY)")
+        if not model or not isinstance(model, str):
+            raise DfabenchError("openai: give the model id, e.g. --model-arg model=gpt-4o")
+        openai = _import_openai()
+        self.model = model
+        self.base_url = str(base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        if urlsplit(self.base_url).scheme not in ("http", "https"):
+            raise DfabenchError(f"openai: base_url must be an http(s) URL, not {endpoint_host(self.base_url)!r}")
+        self.host = endpoint_host(self.base_url)
+        self.api_key_env = str(api_key_env)
+        self.concurrency = _as_number("concurrency", concurrency, int, 1)
+        self.timeout = _as_number("timeout", timeout, float, 0.001)
+        self.max_retries = _as_number("max_retries", max_retries, int, 0)
+        self.backoff = _as_number("backoff", backoff, float, 0)
+        self.max_backoff = _as_number("max_backoff", max_backoff, float, 0)
+        self.top_logprobs = _as_number("top_logprobs", top_logprobs, int, 1)
+        self.logprobs = _as_bool("logprobs", logprobs)
+        self.probe = _as_bool("probe", probe)
+        if detail is not None and detail not in ("low", "high", "auto"):
+            raise DfabenchError(f"openai: detail must be low, high or auto, not {detail!r}")
+        self.detail = detail
+        if max_tokens_param not in ("max_tokens", "max_completion_tokens"):
+            raise DfabenchError("openai: max_tokens_param must be max_tokens or max_completion_tokens")
+        self.max_tokens_param = max_tokens_param
+        key = os.environ.get(self.api_key_env) or None
+        if key is None and self.host == endpoint_host(DEFAULT_BASE_URL):
+            raise DfabenchError(f"openai: the environment variable {self.api_key_env} is not set "
+                                "(the API key is read from the variable named by --model-arg api_key_env)")
+        self._secret = key
+        self._logprobs_refused = False
+        self._reported_models: list[str] = []
+        self._listed: dict[str, Any] | None = None
+        self._identity: dict[str, Any] | None = None
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="dfabench-openai", daemon=True)
+        self._thread.start()
+        self._client = self._call(self._make_client(openai, key or "EMPTY"))
+        self._semaphore = self._call(self._make_semaphore())
+        self._errors = openai
+
+    # ------------------------------------------------------------------ event loop plumbing
+
+    async def _make_client(self, openai, key: str):
+        return openai.AsyncOpenAI(api_key=key, base_url=self.base_url, timeout=self.timeout, max_retries=0)
+
+    async def _make_semaphore(self) -> asyncio.Semaphore:
+        return asyncio.Semaphore(self.concurrency)
+
+    def _call(self, coroutine):
+        future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+        try:
+            return future.result()
+        except BaseException:
+            future.cancel()
+            raise
+
+    def _redact(self, text: str) -> str:
+        if self._secret:
+            text = text.replace(self._secret, "***")
+        return text
+
+    # ------------------------------------------------------------------ identity
+
+    def identity(self) -> dict[str, Any]:
+        """``{"model", "endpoint", "api", "served_model", ...}``: what the endpoint says it serves.
+
+        ``served_model`` is the model id the endpoint reports: with ``probe`` (the default) the
+        ``model`` field of the reply to a one-token text request (OpenAI answers with the dated
+        snapshot, e.g. ``gpt-4o-2024-08-06``, so answers cached for one snapshot are never served
+        for another); otherwise, or when the probe fails for a transient reason, the id under which
+        ``GET /models`` lists the model (with vLLM's ``root``, the weights it was started from);
+        ``None`` when neither tells. A probe refused for the key (401/403) or the model (404) stops
+        here with one clear error, before any sample is sent. Computed once, then kept.
+        """
+        if self._identity is None:
+            identity: dict[str, Any] = {"model": self.model, "endpoint": self.host, "api": "chat.completions",
+                                        "served_model": self._probe() if self.probe else None}
+            listed = self._list_model()
+            if identity["served_model"] is None:
+                identity["served_model"] = listed.get("id")
+            if listed.get("root") and listed.get("root") != listed.get("id"):
+                identity["served_root"] = listed["root"]
+            if self.detail:
+                identity["detail"] = self.detail
+            self._identity = identity
+        return dict(self._identity)
+
+    @property
+    def reported_models(self) -> list[str]:
+        """The distinct model ids the replies reported, in order of first appearance."""
+        return list(self._reported_models)
+
+    def _probe(self) -> str | None:
+        payload = {"model": self.model, "messages": [{"role": "user", "content": "Reply with OK."}],
+                   self.max_tokens_param: 1, "temperature": 0}
+        try:
+            completion = self._call(asyncio.wait_for(self._client.chat.completions.create(**payload),
+                                                     self.timeout + 5.0))
+        except Exception as exc:  # noqa: BLE001 - classified below
+            status = getattr(exc, "status_code", None)
+            if status in (401, 403):
+                raise DfabenchError(f"openai: {self.host} refused the API key from ${self.api_key_env} "
+                                    f"(HTTP {status})") from None
+            if status == 404:
+                message = self._redact(_short(getattr(exc, "message", "") or str(exc)))
+                raise DfabenchError(f"openai: {self.host} does not serve model {self.model!r} "
+                                    f"(HTTP 404: {message})") from None
+            return None
+        reported = getattr(completion, "model", None)
+        return reported if isinstance(reported, str) and reported else None
+
+    def _list_model(self) -> dict[str, Any]:
+        if self._listed is None:
+            try:
+                self._listed = self._call(self._find_listed_model())
+            except Exception:  # noqa: BLE001 - an endpoint without /models still works
+                self._listed = {}
+        return self._listed
+
+    async def _find_listed_model(self) -> dict[str, Any]:
+        page = await asyncio.wait_for(self._client.models.list(), self.timeout)
+        for entry in getattr(page, "data", None) or []:
+            if getattr(entry, "id", None) == self.model:
+                found = {"id": entry.id}
+                root = getattr(entry, "root", None) or (getattr(entry, "model_extra", None) or {}).get("root")
+                if isinstance(root, str):
+                    found["root"] = root
+                return found
+        return {}
+
+    # ------------------------------------------------------------------ generation
+
+    def generate(self, requests: list[GenerateRequest]) -> list[Response]:
+        """Send the batch concurrently (at most ``concurrency`` in flight); one response per request."""
+        if not requests:
+            return []
+        payloads: list[dict[str, Any] | Response] = []
+        for request in requests:
+            try:
+                payloads.append(self._payload(request))
+            except Exception as exc:  # noqa: BLE001 - a bad item fails alone
+                payloads.append(Response(error=self._redact(f"cannot build the request: {exc}")))
+        return self._call(self._generate_all(payloads, requests))
+
+    def _payload(self, request: GenerateRequest) -> dict[str, Any]:
+        needs_image = any(p.get("type") == "image" for m in request.messages
+                          for p in (m.get("content") if isinstance(m.get("content"), list) else ()))
+        url = image_data_url(request) if needs_image else None
+        settings = request.settings
+        payload: dict[str, Any] = {
+            "model": self.model,
+            "messages": to_openai_messages(request.messages, url, self.detail),
+            self.max_tokens_param: settings.max_new_tokens,
+            "temperature": settings.temperature,
+            "top_p": settings.top_p,
+            "seed": settings.seed,
+        }
+        if self.logprobs and request.choices and not self._logprobs_refused:
+            payload["logprobs"] = True
+            payload["top_logprobs"] = min(self.top_logprobs, 20)
+        return payload
+
+    async def _generate_all(self, payloads: list, requests: list[GenerateRequest]) -> list[Response]:
+        async def one(payload, request):
+            if isinstance(payload, Response):
+                return payload
+            async with self._semaphore:
+                return await self._complete(payload, request)
+
+        return list(await asyncio.gather(*(one(p, r) for p, r in zip(payloads, requests, strict=True))))
+
+    async def _complete(self, payload: dict[str, Any], request: GenerateRequest) -> Response:
+        attempts = 0
+        while True:
+            try:
+                completion = await asyncio.wait_for(
+                    self._client.chat.completions.create(**payload), self.timeout + 5.0)
+                return self._to_response(completion, request)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - every failure is classified below
+                failure = self._classify(exc)
+                if failure.logprobs_refused and "logprobs" in payload:
+                    # the endpoint cannot give log-probabilities: ask again without (an answer, no score)
+                    self._logprobs_refused = True
+                    payload = {k: v for k, v in payload.items() if k not in ("logprobs", "top_logprobs")}
+                    continue
+            attempts += 1
+            if not failure.retry or attempts > self.max_retries:
+                break
+            wait = failure.wait
+            if wait is None:
+                wait = min(self.max_backoff, self.backoff * (2 ** (attempts - 1)) * (0.5 + random.random()))
+            await asyncio.sleep(min(wait, MAX_RETRY_AFTER))
+        tries = f" (after {attempts} attempts)" if attempts > 1 else ""
+        return Response(error=self._redact(f"{failure.reason}{tries}")[:1000])
+
+    def _classify(self, exc: Exception) -> _Attempt:
+        errors = self._errors
+        if isinstance(exc, errors.APIStatusError):
+            status = exc.status_code
+            message = _short(getattr(exc, "message", "") or str(exc))
+            if status == 400 and "logprob" in message.lower():
+                return _Attempt(False, f"HTTP {status}: {message}", logprobs_refused=True)
+            retry = status in RETRY_STATUS or status >= 500
+            wait = parse_retry_after(getattr(exc.response, "headers", None)) if retry else None
+            return _Attempt(retry, f"HTTP {status}: {message}", wait)
+        if isinstance(exc, (errors.APITimeoutError, asyncio.TimeoutError, TimeoutError)):
+            return _Attempt(True, f"timed out after {self.timeout:g} s")
+        if isinstance(exc, errors.APIConnectionError):
+            return _Attempt(True, f"connection error: {_short(str(exc))}")
+        return _Attempt(True, f"malformed reply: {type(exc).__name__}: {_short(str(exc))}")
+
+    def _to_response(self, completion: Any, request: GenerateRequest) -> Response:
+        if isinstance(completion, (str, bytes)) or not getattr(completion, "choices", None):
+            raise ValueError(f"no choices in the reply ({_short(repr(completion))})")
+        reported = getattr(completion, "model", None)
+        if isinstance(reported, str) and reported and reported not in self._reported_models:
+            self._reported_models.append(reported)
+        choice = completion.choices[0]
+        message = choice.message
+        text = getattr(message, "content", None)
+        usage = getattr(completion, "usage", None)
+        response = Response(
+            prompt_tokens=getattr(usage, "prompt_tokens", None),
+            completion_tokens=getattr(usage, "completion_tokens", None),
+        )
+        if text is None:
+            refusal = getattr(message, "refusal", None)
+            if refusal:
+                response.text = refusal
+            else:
+                response.error = f"the endpoint returned no message content (finish_reason={choice.finish_reason})"
+                return response
+        else:
+            response.text = text
+        if request.choices and getattr(choice, "logprobs", None) is not None:
+            content = getattr(choice.logprobs, "content", None) or []
+            if content:
+                top = [(t.token, t.logprob) for t in (content[0].top_logprobs or [])]
+                top.append((content[0].token, content[0].logprob))
+                response.choice_logprobs = choice_logprobs_from(_dedupe(top), request.choices)
+        return response
+
+    def close(self) -> None:
+        if not self._loop.is_running():
+            return
+        try:
+            self._call(self._client.close())
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=5)
+            self._loop.close()
+
+
+def _dedupe(pairs: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    seen: dict[str, float] = {}
+    for token, logprob in pairs:
+        seen.setdefault(token, logprob)
+    return list(seen.items())
+
+
+def _short(text: str, limit: int = 300) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit] + "..."
