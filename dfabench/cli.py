@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -86,19 +85,6 @@ def _print_results(record: dict[str, Any], out_dir: Path | None = None) -> None:
               f"{' with image' if judge.get('with_image') else ''}")
     if out_dir is not None:
         print(f"run folder: {out_dir}")
-
-
-def _resolve_bench(value: str, seed: int = 0) -> str:
-    """``smoke`` means the built-in smoke benchmark (built once into the cache)."""
-    if value != "smoke" or Path(value).exists():
-        return value
-    from dfabench.data.smoke import build_smoke
-
-    root = Path(os.environ.get("DFABENCH_CACHE_DIR") or Path.home() / ".cache" / "dfabench") / f"smoke-seed{seed}"
-    if not (root / "manifest.jsonl").exists():
-        print(f"building the smoke benchmark into {root} ...", file=sys.stderr)
-        build_smoke(root, seed=seed)
-    return str(root)
 
 
 # ----------------------------------------------------------------------------- commands
@@ -210,13 +196,14 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from dfabench.data import resolve_bench
     from dfabench.runner import RunOptions, run
     from dfabench.tasks import resolve_tasks
 
     tasks = resolve_tasks(args.tasks)
     options = RunOptions(
         model=args.model, model_args=parse_model_args(args.model_arg), tasks=tasks,
-        bench=_resolve_bench(args.bench), out=Path(args.out), split=args.split, limit=args.limit, seed=args.seed,
+        bench=str(resolve_bench(args.bench)), out=Path(args.out), split=args.split, limit=args.limit, seed=args.seed,
         batch_size=args.batch_size, cache=Path(args.cache) if args.cache else None, n_boot=args.n_boot,
         progress=not args.no_progress, max_new_tokens=args.max_new_tokens, command=["dfabench", *sys.argv[1:]],
     )

@@ -346,11 +346,9 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
 
 def export_command(args: argparse.Namespace) -> int:
     """``dfabench export``: writes the files and prints how to run them; returns the exit code."""
-    bench = args.bench
-    if bench == "smoke" and not Path(bench).exists():
-        from dfabench.cli import _resolve_bench
+    from dfabench.data import resolve_bench
 
-        bench = _resolve_bench(bench)
+    bench = resolve_bench(args.bench)
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
     written = export_lmms_eval(Path(bench), Path(args.out), tasks, args.split)
     manifest = json.loads((Path(args.out) / EXPORT_FILE).read_text(encoding="utf-8"))
