@@ -161,7 +161,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from dfabench.data.smoke import build_smoke
 
     out = Path(args.out)
-    build_smoke(out, seed=args.seed)
+    build_smoke(out, seed=args.seed, size=args.size)
     benchmark = load_benchmark(out)
     splits = ", ".join(f"{k} {v}" for k, v in sorted(benchmark.splits().items()))
     print(f"smoke benchmark: {len(benchmark.samples)} samples ({splits}) in {out}")
@@ -184,8 +184,17 @@ def cmd_import(args: argparse.Namespace) -> int:
         options["replace_prefix"] = (old, new)
     if args.copy:
         options["copy"] = args.copy
-    report = importer(Path(args.src), Path(args.out), **options)
+    if args.split:
+        options["split"] = args.split
+    if args.compression:
+        options["compression"] = args.compression
+    try:
+        report = importer(Path(args.src), Path(args.out), **options)
+    except TypeError as exc:
+        raise DfabenchError(f"importer {entry.name!r} does not take these options: {exc}") from None
     print(f"imported {report.n_imported} samples into {report.out}")
+    for warning in getattr(report, "warnings", [])[:20]:
+        print(f"warning: {warning}", file=sys.stderr)
     if report.skipped:
         print(f"skipped {len(report.skipped)} records:", file=sys.stderr)
         for record, reason in report.skipped[:20]:
@@ -279,6 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", choices=["smoke"], help="the benchmark to build")
     p.add_argument("--out", required=True, help="folder to write it to")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--size", choices=["default", "small", "tiny"], default="default",
+                   help="default: 654 samples; small: 182; tiny: 50 (for tests)")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("import", help="turn a public dataset layout into a benchmark")
@@ -289,6 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--replace-prefix", metavar="OLD=NEW", help="rewrite absolute paths starting with OLD")
     p.add_argument("--copy", choices=["link", "copy"], help="hard-link (default, falls back to copy) or copy images")
     p.add_argument("--strict", action="store_true", help="fail on the first record that cannot be imported")
+    p.add_argument("--split", help="split to give every record (dfa-instruct, mmtt)")
+    p.add_argument("--compression", help="df40: the compression level to take (e.g. c23) when the index has several")
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("run", help="predict and score: run a model on tasks of a benchmark")

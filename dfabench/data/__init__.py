@@ -17,10 +17,9 @@ def resolve_bench(value: str | Path, seed: int = 0) -> Path:
     the cache folder on first use)."""
     if str(value) != "smoke" or Path(value).exists():
         return Path(value)
-    from dfabench.data.smoke import build_smoke
+    from dfabench.data.smoke import ensure_smoke, is_smoke_build
 
     root = cache_dir() / f"smoke-seed{seed}"
-    if not (root / "manifest.jsonl").exists():
+    if not is_smoke_build(root, seed=seed, size="default"):
         print(f"building the smoke benchmark into {root} ...", file=sys.stderr)
-        build_smoke(root, seed=seed)
-    return root
+    return ensure_smoke(root, seed=seed)

@@ -1,0 +1,11 @@
+"""The ``dfabench`` entry point of dfabench-baselines. Imports nothing heavy: models are named
+by ``"module:attr"`` strings and created only when a run needs them."""
+
+from dfabench import hookimpl
+
+
+@hookimpl
+def dfabench_register_models(register):
+    register("spectrum", "dfabench_baselines.spectrum:SpectrumDetector", capabilities=("score",),
+             description="azimuthal log-FFT spectrum + logistic regression (Durall et al.), fitted on the "
+                         "benchmark's train split (args: weights, size, C)")
