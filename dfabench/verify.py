@@ -59,6 +59,14 @@ def _same(a: Any, b: Any) -> bool:
     return a == b
 
 
+def _same_tree(a: Any, b: Any) -> bool:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_tree(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same_tree(x, y) for x, y in zip(a, b, strict=True))
+    return _same(a, b)
+
+
 def parse_claim(text: str) -> tuple[str, str, float]:
     left, sep, value = text.partition("=")
     task, dot, metric = left.partition(".")
@@ -125,6 +133,12 @@ def verify(target: Path, *, bench: Path | None = None, claims: list[str] = (), t
                         bad.append(f"{name}.{key} {a.get(key)} != {b.get(key)}")
             report.check(not bad, f"{task_id}: {len(fresh)} metrics re-derived exactly from the per-sample log",
                          f"{task_id}: metrics differ from the re-derivation: {'; '.join(bad[:8])}")
+            claimed_breakdowns = record.get("breakdowns", {}).get(task_id, {})
+            fresh_breakdowns = rederived["breakdowns"].get(task_id, {})
+            differing = sorted(k for k in set(claimed_breakdowns) | set(fresh_breakdowns)
+                               if not _same_tree(claimed_breakdowns.get(k), fresh_breakdowns.get(k)))
+            report.check(not differing, f"{task_id}: breakdowns re-derived exactly",
+                         f"{task_id}: breakdowns differ from the re-derivation: {', '.join(differing)}")
 
     # 4. the benchmark
     if bench is not None:

@@ -156,3 +156,30 @@ def test_score_of_a_missing_run_folder_is_a_clear_error(cli, tmp_path):
     Path(tmp_path / "notrun").mkdir()
     code, _, err = cli("verify", str(tmp_path / "notrun"))
     assert code == 2 and "not a run folder" in err
+
+
+def test_verify_fails_on_an_edited_breakdown(cli, two_runs):
+    path = two_runs["constant"] / "run.json"
+    record = json.loads(path.read_text())
+    technique = next(iter(record["breakdowns"]["DF-D"]["per_technique"]))
+    record["breakdowns"]["DF-D"]["per_technique"][technique]["value"] = 0.123
+    path.write_text(json.dumps(record))
+    code, out, _ = cli("verify", str(two_runs["constant"]))
+    assert code == 1 and "breakdowns differ from the re-derivation: per_technique" in out
+
+
+def test_column_identities_that_decide_comparability():
+    from dfabench.leaderboard import column_identity
+
+    record = {
+        "judge": {"model": "gpt-4o-2024-08-06", "rubric": "artifact-description", "rubric_version": "1",
+                  "tasks": {"AD": {"model": "qwen2.5-7b", "rubric": "artifact-description", "rubric_version": "1",
+                                   "with_image": True}}},
+        "breakdowns": {"AD": {"embedding_samples": {"model": "all-MiniLM-L6-v2"},
+                              "meteor_samples": {"nltk": "3.10", "wordnet": "3.0"}}},
+    }
+    assert column_identity(record, "AD", "judge_score") == "qwen2.5-7b / artifact-description v1 +image"
+    assert column_identity(record, "FC", "judge_score") == "gpt-4o-2024-08-06 / artifact-description v1"
+    assert column_identity(record, "AD", "embedding_similarity") == "all-MiniLM-L6-v2"
+    assert column_identity(record, "AD", "meteor") == "nltk 3.10 / WordNet 3.0"
+    assert column_identity(record, "AD", "bleu_4") is None
