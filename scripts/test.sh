@@ -7,9 +7,9 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bash scripts/setup.sh dev
 status=0
-.venv/bin/python -m pytest tests plugins "$@" || status=$?
+.venv/bin/python -m pytest tests plugins -q -p no:cacheprovider "$@" || status=$?
 if [ -f plugins/dfabench-lmms/pyproject.toml ] && [ "${DFABENCH_SKIP_LMMS:-0}" != "1" ]; then
     bash .ci/lmms-env.sh
-    .venv-lmms/bin/python -m pytest plugins/dfabench-lmms -p no:cacheprovider || status=$?
+    .venv-lmms/bin/python -m pytest plugins/dfabench-lmms -q -p no:cacheprovider || status=$?
 fi
 exit $status
