@@ -174,6 +174,9 @@ def build_leaderboard(entries: Path, out: Path) -> BuildResult:
         bench_name = items[0][2].get("benchmark", {}).get("name")
         board = {"benchmark": bench_name, "fingerprint": fingerprint, "split": split, "tasks": {}}
         lines += [f"## {bench_name} (split {split}, fingerprint `{str(fingerprint)[:12]}`)", ""]
+        description = items[0][2].get("benchmark", {}).get("description")
+        if description:
+            lines += [f"> {' '.join(str(description).split())}", ""]
         for task_id in [t for t in TASK_ORDER if any(t in i[2].get("tasks", {}) for i in items)] + sorted(
                 {t for i in items for t in i[2].get("tasks", {})} - set(TASK_ORDER)):
             columns = COLUMNS.get(task_id) or sorted({m for i in items for m in i[2].get("metrics", {})
@@ -204,7 +207,9 @@ def build_leaderboard(entries: Path, out: Path) -> BuildResult:
                 rows.append(row)
             if not rows:
                 continue
-            key = columns[0]
+            # rank by the first column in which some entry has a number
+            key = next((c for c in columns if any((r["values"].get(c) or {}).get("value") is not None
+                                                  and not r["na"] for r in rows)), columns[0])
 
             def rank_key(row: dict[str, Any], key: str = key) -> tuple:
                 metric = row["values"].get(key) or {}

@@ -229,6 +229,7 @@ def run(options: RunOptions, stream=None) -> dict[str, Any]:
             "command": options.command,
             "model": model_info,
             "benchmark": {"path": str(Path(options.bench).resolve()), "name": benchmark.name,
+                          "description": benchmark.info().get("description"),
                           "fingerprint": bench_fingerprint, "split": split, "n_samples": len(pool)},
             "tasks": {},
             "seed": options.seed,
