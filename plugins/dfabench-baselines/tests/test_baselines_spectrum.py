@@ -243,8 +243,9 @@ def test_dfabench_run_end_to_end(full_bench, full_trained, cache_env, tmp_path):
         full_trained.save(path)  # trained by the test above: do not pay for it twice
     run_dir = tmp_path / "run"
     env = {**os.environ, "DFABENCH_CACHE_DIR": str(cache_env)}
-    result = subprocess.run(["dfabench", "run", "--model", "spectrum", "--tasks", "DF-D,DF-C", "--bench",
-                             str(smoke_bench.root), "--out", str(run_dir), "--no-progress", "--n-boot", "200"],
+    result = subprocess.run([sys.executable, "-m", "dfabench.cli", "run", "--model", "spectrum",
+                             "--tasks", "DF-D,DF-C", "--bench", str(smoke_bench.root), "--out", str(run_dir),
+                             "--no-progress", "--n-boot", "200"],
                             capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stderr
     record = json.loads((run_dir / "run.json").read_text())
