@@ -10,6 +10,6 @@ status=0
 .venv/bin/python -m pytest tests plugins -q -p no:cacheprovider "$@" || status=$?
 if [ -f plugins/dfabench-lmms/pyproject.toml ] && [ "${DFABENCH_SKIP_LMMS:-0}" != "1" ]; then
     bash .ci/lmms-env.sh
-    .venv-lmms/bin/python -m pytest plugins/dfabench-lmms -q -p no:cacheprovider || status=$?
+    .venv-lmms/bin/python -m pytest plugins/dfabench-lmms -p no:cacheprovider || status=$?
 fi
 exit $status
