@@ -140,7 +140,7 @@ class ChatSession:
                     turn.tokens = {"prompt": response.prompt_tokens, "completion": response.completion_tokens}
                 if spec is not None and spec.parser != "text":
                     turn.parsed = _parse(spec, turn.answer)
-                    turn.p_fake = _p_fake(spec, response.choice_logprobs)
+                    turn.p_fake = spec.fake_probability(response.choice_logprobs)
         turn.seconds = time.perf_counter() - start
         self.turns.append(turn)
         return turn
@@ -192,22 +192,6 @@ def _parse(spec, text: str) -> Any:
 
     parser = PARSERS.get(spec.parser)
     return parser(text) if parser is not None else None
-
-
-def _p_fake(spec, logprobs: dict[str, float] | None) -> float | None:
-    import math
-
-    if not logprobs or not spec.choices or spec.fake_choice is None:
-        return None
-    try:
-        values = [float(logprobs[c]) for c in spec.choices]
-    except (KeyError, TypeError, ValueError):
-        return None
-    top = max(values)
-    if not math.isfinite(top):
-        return None
-    weights = [math.exp(v - top) for v in values]
-    return weights[spec.choices.index(spec.fake_choice)] / sum(weights)
 
 
 # ----------------------------------------------------------------------------- the loop

@@ -54,7 +54,6 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -62,6 +61,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from dfabench.errors import DfabenchError, InputError
+from dfabench.retry import retry_after_seconds
 from dfabench.store import RunFolder, canonical_json, sha256_text
 
 RUBRIC_DIR = Path(__file__).resolve().parent / "resources" / "rubrics"
@@ -463,29 +463,6 @@ class Tally:
             return None
         return (self.prompt_tokens * (settings.price_input or 0.0)
                 + self.completion_tokens * (settings.price_output or 0.0)) / 1e6
-
-
-def retry_after_seconds(headers: Any) -> float | None:
-    """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date)."""
-    if headers is None:
-        return None
-    value = headers.get("retry-after-ms")
-    if value:
-        try:
-            return max(0.0, float(value) / 1000.0)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
 
 
 class _Scrubber:

@@ -515,21 +515,6 @@ def _encode_mask(mask) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _choice_score(task: TaskSpec, logprobs: dict[str, float] | None) -> float | None:
-    """P(fake answer) from the log-probabilities of the two answer options."""
-    if not logprobs or not task.choices or task.fake_choice is None:
-        return None
-    try:
-        values = [float(logprobs[c]) for c in task.choices]
-    except (KeyError, TypeError, ValueError):
-        return None
-    if not all(math.isfinite(v) or v == -math.inf for v in values) or all(v == -math.inf for v in values):
-        return None
-    top = max(values)
-    weights = [math.exp(v - top) for v in values]
-    return weights[task.choices.index(task.fake_choice)] / sum(weights)
-
-
 def _sample_record(task: TaskSpec, item: _Item, outcome: dict[str, Any], folder: RunFolder,
                    parse: Callable[[str], Any]) -> dict[str, Any]:
     sample = item.sample
@@ -577,7 +562,7 @@ def _sample_record(task: TaskSpec, item: _Item, outcome: dict[str, Any], folder:
         record["unparsed"] = parsed is None
     record["parsed"] = parsed
     if task.parser == "detection":
-        record["score"] = _choice_score(task, payload.get("choice_logprobs"))
+        record["score"] = task.fake_probability(payload.get("choice_logprobs"))
     return record
 
 

@@ -188,6 +188,23 @@ class TaskSpec:
         messages.append({"role": "user", "content": [{"type": "image"}, {"type": "text", "text": self.prompt}]})
         return messages
 
+    def fake_probability(self, logprobs: Mapping[str, float] | None) -> float | None:
+        """P(fake answer): the softmax over the log-probabilities of the two answer options (DF-D's
+        ``yes``/``no``); ``None`` when the model gave none of them or the task has no options."""
+        import math
+
+        if not logprobs or not self.choices or self.fake_choice is None:
+            return None
+        try:
+            values = [float(logprobs[c]) for c in self.choices]
+        except (KeyError, TypeError, ValueError):
+            return None
+        if any(math.isnan(v) or v == math.inf for v in values) or all(v == -math.inf for v in values):
+            return None
+        top = max(values)
+        weights = [math.exp(v - top) for v in values]
+        return weights[self.choices.index(self.fake_choice)] / sum(weights)
+
     def reference_of(self, sample) -> Any:
         if self.reference == "label":
             return sample.label

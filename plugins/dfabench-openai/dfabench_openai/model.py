@@ -51,20 +51,19 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import email.utils
 import io
 import math
 import os
 import random
 import string
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from dfabench.errors import DfabenchError
 from dfabench.models import GenerateRequest, Model, Response
+from dfabench.retry import retry_after_seconds
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 RETRY_STATUS = frozenset({408, 409, 429})
@@ -187,30 +186,6 @@ def choice_logprobs_from(top_logprobs: list[tuple[str, float]], choices: tuple[s
         peak = max(found)
         out[choice] = peak + math.log(sum(math.exp(lp - peak) for lp in found))
     return out
-
-
-def parse_retry_after(headers: Any) -> float | None:
-    """Seconds to wait from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
-    if headers is None:
-        return None
-    value = headers.get("retry-after-ms")
-    if value is not None:
-        try:
-            return max(0.0, float(value) / 1000.0)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 @dataclass
@@ -445,7 +420,7 @@ class OpenAIModel(Model):
             if status == 400 and "logprob" in message.lower():
                 return _Attempt(False, f"HTTP {status}: {message}", logprobs_refused=True)
             retry = status in RETRY_STATUS or status >= 500
-            wait = parse_retry_after(getattr(exc.response, "headers", None)) if retry else None
+            wait = retry_after_seconds(getattr(exc.response, "headers", None)) if retry else None
             return _Attempt(retry, f"HTTP {status}: {message}", wait)
         if isinstance(exc, (errors.APITimeoutError, asyncio.TimeoutError, TimeoutError)):
             return _Attempt(True, f"timed out after {self.timeout:g} s")
