@@ -41,7 +41,8 @@ from dfabench.tasks import TaskSpec
 #: images with more pixels than this are refused (a decompression bomb guard); override with
 #: the environment variable DFABENCH_MAX_IMAGE_PIXELS
 DEFAULT_MAX_IMAGE_PIXELS = 64_000_000
-DECODE_THREADS = max(1, min(4, (os.cpu_count() or 1)))
+#: threads decoding images ahead of the model (DFABENCH_DECODE_THREADS overrides)
+DECODE_THREADS = int(os.environ.get("DFABENCH_DECODE_THREADS") or max(1, min(4, os.cpu_count() or 1)))
 
 
 # --------------------------------------------------------------------------- images
