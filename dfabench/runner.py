@@ -94,7 +94,8 @@ class Progress:
         self.enabled = enabled
         self.tty = enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
         self.start = time.perf_counter()
-        self._last = 0.0
+        self._last = self.start if not self.tty else 0.0
+        self.log_every = 30.0
 
     def update(self, n: int, cached: int = 0, failed: int = 0) -> None:
         self.done += n
@@ -104,6 +105,10 @@ class Progress:
         if self.tty and (now - self._last > 0.1 or self.done >= self.total):
             self._last = now
             self.stream.write("\r" + self.line(now))
+            self.stream.flush()
+        elif self.enabled and not self.tty and now - self._last >= self.log_every and self.done < self.total:
+            self._last = now  # a log file (CI, nohup) gets a line every half minute
+            self.stream.write(self.line(now).rstrip() + "\n")
             self.stream.flush()
 
     def line(self, now: float | None = None) -> str:
@@ -381,34 +386,36 @@ def predict_task(model: Model, model_fingerprint: str, task: TaskSpec, capabilit
         return {item.sample.id: image for item, image in zip(todo, decoded, strict=True)}
 
     batches = list(_batches(items, batch_size))
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dfabench-prefetch") as pool:
-        pending: Future | None = None
-        lookups = [cache.get_many([item.key for item in batch]) if cacheable else {} for batch in batches[:1]]
-        if batches:
-            pending = pool.submit(decode_batch, batches[0], lookups[0])
-        for index, batch in enumerate(batches):
-            found = lookups[index]
-            images = pending.result() if pending is not None else {}
-            if index + 1 < len(batches):
-                lookups.append(cache.get_many([item.key for item in batches[index + 1]]) if cacheable else {})
-                pending = pool.submit(decode_batch, batches[index + 1], lookups[index + 1])
-            else:
-                pending = None
-            answered = _answer_batch(model, task, capability, settings, batch, found, images, root)
-            to_cache = []
-            n_cached = n_failed = 0
-            for item in batch:
-                outcome = answered[item.sample.id]
-                if outcome.get("cached"):
-                    n_cached += 1
-                if outcome.get("error"):
-                    n_failed += 1
-                elif cacheable and not outcome.get("cached") and outcome.get("cacheable", True):
-                    to_cache.append((item.key, outcome["payload"]))
-                results[item.sample.id] = outcome
-            cache.put_many(to_cache)
-            progress.update(len(batch), cached=n_cached, failed=n_failed)
-    decoders.shutdown()
+    try:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dfabench-prefetch") as pool:
+            pending: Future | None = None
+            lookups = [cache.get_many([item.key for item in batch]) if cacheable else {} for batch in batches[:1]]
+            if batches:
+                pending = pool.submit(decode_batch, batches[0], lookups[0])
+            for index, batch in enumerate(batches):
+                found, lookups[index] = lookups[index], {}
+                images = pending.result() if pending is not None else {}
+                if index + 1 < len(batches):
+                    lookups.append(cache.get_many([item.key for item in batches[index + 1]]) if cacheable else {})
+                    pending = pool.submit(decode_batch, batches[index + 1], lookups[index + 1])
+                else:
+                    pending = None
+                answered = _answer_batch(model, task, capability, settings, batch, found, images, root)
+                to_cache = []
+                n_cached = n_failed = 0
+                for item in batch:
+                    outcome = answered[item.sample.id]
+                    if outcome.get("cached"):
+                        n_cached += 1
+                    if outcome.get("error"):
+                        n_failed += 1
+                    elif cacheable and not outcome.get("cached") and outcome.get("cacheable", True):
+                        to_cache.append((item.key, outcome["payload"]))
+                    results[item.sample.id] = outcome
+                cache.put_many(to_cache)
+                progress.update(len(batch), cached=n_cached, failed=n_failed)
+    finally:
+        decoders.shutdown(cancel_futures=True)
     progress.close()
 
     from dfabench.parsing import PARSERS
