@@ -26,6 +26,8 @@ def dfabench_register_importers(register):
              description="DeepfakeBench / DF40 dataset index JSON (one sample per frame)")
     register("dfa-instruct", "dfabench.data.importers:import_dfa_instruct",
              description="DFA-Instruct style LLaVA conversation JSON")
+    register("ddvqa", "dfabench.data.importers:import_ddvqa",
+             description="DD-VQA (FaceForensics++ Q&A): {key: {question_id: {question, answer}}} files + FF++ frames")
     register("mmtt", "dfabench.data.importers:import_mmtt",
              description="MMTT / ForgeryTalker annotations (image_id, caption, img_path/relative_path, mask_path)")
 
