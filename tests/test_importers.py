@@ -318,3 +318,22 @@ def test_cli_import_prints_the_report(df40_layout, tmp_path, capsys):
     code = main(["import", "df40", str(src), "--out", str(tmp_path / "cli2"), "--strict"])
     assert code == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("question", "answer", "label"), [
+    ("<image>\nHas this face been forged?", "Yes.", "fake"),
+    ("<image>\nIs this face real?", "Yes.", "real"),
+    ("<image>\nIs this an authentic photo?", "Yes, it is.", "real"),
+    ("<image>\nIs this face genuine?", "No.", "fake"),
+    ("<image>\nIs this image real?", "No, it is fake.", "fake"),
+    ("<image>\nIs this face real or fake?", "It is fake.", "fake"),
+])
+def test_dfa_instruct_yes_answers_the_question_asked(tmp_path, question, answer, label):
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
+    record = {"id": "a", "image": "a.png", "conversations": [
+        {"from": "human", "value": question}, {"from": "gpt", "value": answer},
+        {"from": "human", "value": "What kind of technique is used to manipulate the image?"},
+        {"from": "gpt", "value": "Face swapping is used."}]}
+    (tmp_path / "data.json").write_text(json.dumps([record]))
+    import_dfa_instruct(tmp_path / "data.json", tmp_path / "out")
+    assert load_benchmark(tmp_path / "out").samples[0].label == label

@@ -433,6 +433,23 @@ _FORGERY_WORDS = re.compile(r"\b(forged|forgery|fake|real|authentic|genuine|mani
                             r"tampered|altered|synthesi[sz]ed|pristine|edited)\b")
 
 
+_ASKS_REAL = re.compile(r"\b(real|authentic|genuine|pristine|original|unaltered|unmanipulated|untampered)\b")
+_ASKS_FAKE = re.compile(r"\b(forged|forgery|fake|manipulated|manipulation|deepfake|tampered|altered|"
+                        r"synthesi[sz]ed|edited|generated|doctored)\b")
+
+
+def question_polarity(question: str) -> str | None:
+    """What a *yes* answers to a DF-D question: ``"fake"`` ("Has this face been forged?"), ``"real"``
+    ("Is this face authentic?") or None when the question names both or neither ("real or fake?")."""
+    text = question.replace("<image>", " ").lower()
+    asks_real, asks_fake = bool(_ASKS_REAL.search(text)), bool(_ASKS_FAKE.search(text))
+    if asks_fake and not asks_real:
+        return "fake"
+    if asks_real and not asks_fake:
+        return "real"
+    return None
+
+
 def question_task(question: str) -> str | None:
     """Which DFA capability a DFA-Instruct question asks about: ``DF-D``, ``DF-C``, ``AD`` or None (FC)."""
     text = question.replace("<image>", " ").strip().lower()
@@ -526,12 +543,14 @@ def import_dfa_instruct(src: Path, out: Path, *, root: Path | None = None,
                             "{\"from\": \"human\"|\"gpt\", \"value\": str}")
             continue
         answers: dict[str, str] = {}
+        questions: dict[str, str] = {}
         for question, answer in _conversation_pairs(turns):
             task = question_task(question)
             if task is not None and task not in answers:
-                answers[task] = answer
+                answers[task], questions[task] = answer, question
         if "DF-D" in answers:
-            label = parse_detection(answers["DF-D"])
+            # "Is this face real?" -> "Yes." means real: a yes answers the question's own polarity
+            label = parse_detection(answers["DF-D"], yes_means=question_polarity(questions["DF-D"]) or "fake")
             if label is None:
                 job.skip(where, f"unparseable DF-D answer {answers['DF-D'][:80]!r}")
                 continue
