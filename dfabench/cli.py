@@ -194,7 +194,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         raise DfabenchError(f"importer {entry.name!r} does not take these options: {exc}") from None
     print(f"imported {report.n_imported} samples into {report.out}")
     for warning in getattr(report, "warnings", [])[:20]:
-        print(f"warning: {warning}", file=sys.stderr)
+        text = ": ".join(map(str, warning)) if isinstance(warning, (tuple, list)) else str(warning)
+        print(f"warning: {text}", file=sys.stderr)
     if report.skipped:
         print(f"skipped {len(report.skipped)} records:", file=sys.stderr)
         for record, reason in report.skipped[:20]:
@@ -209,6 +210,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from dfabench.runner import RunOptions, run
     from dfabench.tasks import resolve_tasks
 
+    for name, value in (("--limit", args.limit), ("--batch-size", args.batch_size), ("--n-boot", args.n_boot),
+                        ("--max-new-tokens", args.max_new_tokens)):
+        if value is not None and value < 1:
+            raise DfabenchError(f"{name} must be at least 1, not {value}")
     tasks = resolve_tasks(args.tasks)
     options = RunOptions(
         model=args.model, model_args=parse_model_args(args.model_arg), tasks=tasks,
@@ -216,13 +221,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, cache=Path(args.cache) if args.cache else None, n_boot=args.n_boot,
         progress=not args.no_progress, max_new_tokens=args.max_new_tokens, command=["dfabench", *sys.argv[1:]],
     )
-    if args.limit is not None and args.limit < 1:
-        raise DfabenchError("--limit must be at least 1")
-    if args.batch_size is not None and args.batch_size < 1:
-        raise DfabenchError("--batch-size must be at least 1")
     record = run(options)
     _print_results(record, options.out)
-    return 0
+    return _report_metric_errors(record)
 
 
 def cmd_score(args: argparse.Namespace) -> int:
@@ -232,7 +233,17 @@ def cmd_score(args: argparse.Namespace) -> int:
     tasks = [normalise_task_id(t) for t in args.tasks.split(",")] if args.tasks else None
     record = rescore_run(Path(args.run_dir), tasks, bench_root=args.bench)
     _print_results(record, Path(args.run_dir))
-    return 0
+    return _report_metric_errors(record)
+
+
+def _report_metric_errors(record: dict[str, Any]) -> int:
+    """Exit code 1 (and the reasons) when a metric could not be computed."""
+    from dfabench.scoring import metric_errors
+
+    errors = metric_errors(record)
+    for line in errors:
+        print(f"dfabench: {line}", file=sys.stderr)
+    return 1 if errors else 0
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
@@ -242,7 +253,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         path = submit_run(Path(args.run_dir), Path(args.entries), name=args.name, force=args.force)
         print(f"submitted {args.run_dir} as {path}")
         return 0
-    result = build_leaderboard(Path(args.entries), Path(args.out))
+    result = build_leaderboard(Path(args.entries), Path(args.out), [Path(b) for b in args.bench or []])
     for path in result.written:
         print(f"wrote {path}")
     for problem in result.excluded:
@@ -335,6 +346,8 @@ def build_parser() -> argparse.ArgumentParser:
     q = lsub.add_parser("build", help="regenerate leaderboard files from the entries")
     q.add_argument("--entries", default="leaderboard/entries")
     q.add_argument("--out", default="leaderboard")
+    q.add_argument("--bench", action="append", metavar="DIR",
+                   help="benchmark folder needed to re-derive some entries (FL masks); repeatable")
     q.set_defaults(func=cmd_leaderboard)
     q = lsub.add_parser("submit", help="copy a run folder (record + per-sample logs) into the entries")
     q.add_argument("run_dir")
@@ -390,6 +403,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # a read-only folder, a file where a folder should be, a full disk, ...
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"dfabench: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

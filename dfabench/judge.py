@@ -369,6 +369,9 @@ def judged_tasks(record: dict[str, Any], folder: RunFolder, wanted: list[str] | 
             task = lookup.get(_norm_task(name))
             if task is None:
                 raise DfabenchError(f"task {name!r} is not in this run (its tasks: {', '.join(available) or 'none'})")
+            if ((record["tasks"][task].get("spec") or {}).get("parser")) != "text":
+                raise DfabenchError(f"task {task} has no free-text answer to judge (the judge grades AD, FC and "
+                                    "FL reports)")
             chosen.append(task)
         return chosen
     specs = {t: record["tasks"][t].get("spec") or {} for t in available}

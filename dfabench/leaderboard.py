@@ -115,9 +115,13 @@ def _reference_fingerprints(records: list[dict[str, Any]]) -> dict[str, str]:
     return out
 
 
-def build_leaderboard(entries: Path, out: Path) -> BuildResult:
+def build_leaderboard(entries: Path, out: Path, benches: list[Path] = ()) -> BuildResult:
+    """Verify every entry and write the tables. ``benches``: benchmark folders that entries need to
+    be re-derived (FL's reference masks), matched to the entries by fingerprint."""
+    from dfabench.data.manifest import load_benchmark
     from dfabench.verify import verify
 
+    by_fingerprint = {load_benchmark(b).fingerprint(): Path(b) for b in benches}
     entries = Path(entries)
     if not entries.is_dir():
         raise DfabenchError(f"{entries}: no such entries folder")
@@ -128,8 +132,9 @@ def build_leaderboard(entries: Path, out: Path) -> BuildResult:
             result.excluded.append(f"{path.name}: no {RUN_RECORD}")
             continue
         try:
-            report = verify(path)
-        except DfabenchError as exc:
+            fingerprint = json.loads((path / RUN_RECORD).read_text()).get("benchmark", {}).get("fingerprint")
+            report = verify(path, bench_root=by_fingerprint.get(fingerprint))
+        except (DfabenchError, ValueError, AttributeError) as exc:
             result.excluded.append(f"{path.name}: {exc}")
             continue
         if not report.ok:

@@ -215,7 +215,9 @@ class RandomModel(Model):
 
         if mode not in ("generate", "score"):
             raise DfabenchError(f"random: mode must be 'generate' or 'score', not {mode!r}")
-        self.seed = int(seed)
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise DfabenchError(f"random: seed must be an integer, not {seed!r}")
+        self.seed = seed
         self.capabilities = frozenset({mode})
 
     def identity(self) -> dict[str, Any]:

@@ -76,6 +76,8 @@ class ModelEntry:
             return factory(**kwargs)
         except TypeError as exc:
             raise DfabenchError(f"model {self.name!r}: bad model arguments {sorted(kwargs)}: {exc}") from None
+        except ValueError as exc:  # a model argument of the right name but a wrong value
+            raise DfabenchError(f"model {self.name!r}: {exc}") from None
 
 
 @dataclass

@@ -12,6 +12,7 @@ written at the end, atomically.
 from __future__ import annotations
 
 import functools
+import json
 import math
 import os
 import platform
@@ -41,6 +42,7 @@ from dfabench.tasks import TaskSpec
 #: images with more pixels than this are refused (a decompression bomb guard); override with
 #: the environment variable DFABENCH_MAX_IMAGE_PIXELS
 DEFAULT_MAX_IMAGE_PIXELS = 64_000_000
+NO_CATEGORIES = "model gave no category probabilities"
 #: threads decoding images ahead of the model (DFABENCH_DECODE_THREADS overrides)
 DECODE_THREADS = int(os.environ.get("DFABENCH_DECODE_THREADS") or max(1, min(4, os.cpu_count() or 1)))
 
@@ -215,10 +217,17 @@ def run(options: RunOptions, stream=None) -> dict[str, Any]:
             chosen = chosen[: options.limit]
         per_task[task.id] = chosen
     benchmark.check_files(s for samples in per_task.values() for s in samples)
+    _check_reference_masks(benchmark, [s for t in options.tasks if t.reference == "mask_and_description"
+                                       for s in per_task[t.id]])
     bench_fingerprint = benchmark.fingerprint()
 
     folder = RunFolder(options.out)
     previous = folder.read_record() if folder.exists() else None
+    if previous is None and folder.path.is_dir() and any(
+            p.name not in (CACHE_FILE, f"{CACHE_FILE}-wal", f"{CACHE_FILE}-shm") for p in folder.path.iterdir()):
+        raise DfabenchError(f"{folder.path} is not empty and holds no run; choose an empty or new folder for --out")
+    if folder.path.exists() and not folder.path.is_dir():
+        raise DfabenchError(f"{folder.path} is a file; --out must be a folder")
     if previous is not None:
         operational = getattr(load_object(entry.factory), "operational_args", ())
         _check_same_run(folder, previous, entry.name, options, bench_fingerprint, split, tuple(operational))
@@ -227,6 +236,12 @@ def run(options: RunOptions, stream=None) -> dict[str, Any]:
     try:
         model.prepare(benchmark)
         model_info = model_record(entry, options.model_args, model)
+        kept = set((previous or {}).get("samples", {})) - {t.id for t in options.tasks}
+        if previous is not None and kept and previous.get("model", {}).get("fingerprint") != model_info["fingerprint"]:
+            raise DfabenchError(
+                f"{folder.path} holds results of {', '.join(sorted(kept))} from a model whose identity differs from "
+                f"this one (weights or settings changed: {json.dumps(model_info['identity'])[:200]}); "
+                "choose another --out (nothing was changed)")
         record: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
             "dfabench_version": __version__,
@@ -253,7 +268,12 @@ def run(options: RunOptions, stream=None) -> dict[str, Any]:
             for name in ("tasks", "metrics", "counts", "breakdowns", "samples"):
                 record[name] = {k: v for k, v in previous.get(name, {}).items()
                                 if k not in {t.id for t in options.tasks}}
-            record["judge"] = previous.get("judge")
+            judge = previous.get("judge")
+            if judge and judge.get("tasks"):
+                # the re-run tasks lose their judgments (new answers), and so their judge identity
+                judge = {**judge, "tasks": {k: v for k, v in judge["tasks"].items()
+                                            if k not in {t.id for t in options.tasks}}}
+            record["judge"] = judge
         finished: list[tuple[TaskSpec, list[dict[str, Any]]]] = []
         cache = ResponseCache(options.cache or folder.path / CACHE_FILE)
         try:
@@ -271,6 +291,13 @@ def run(options: RunOptions, stream=None) -> dict[str, Any]:
                 task_info["generation"] = settings.to_dict()
                 samples_records = predict_task(model, model_info["fingerprint"], task, capability, settings,
                                                per_task[task.id], benchmark, cache, options, folder, stream)
+                if (capability == "score" and task.parser == "category"
+                        and not any(r["category_scores"] for r in samples_records)
+                        and any(r["error"] == NO_CATEGORIES for r in samples_records)):
+                    # a detector that gives no category probabilities at all cannot classify: n/a, not 0
+                    task_info["status"] = "n/a: the model gave no category probabilities"
+                    stream.write(f"{task.id}: {task_info['status']}\n")
+                    continue
                 task_info["status"] = "done"
                 finished.append((task, samples_records))
         finally:
@@ -290,6 +317,19 @@ def run(options: RunOptions, stream=None) -> dict[str, Any]:
         record["samples"][task.id] = {"file": f"samples-{task.id}.jsonl", "sha256": digest}
     folder.write_record(record)
     return record
+
+
+def _check_reference_masks(benchmark: Benchmark, samples: list[Sample]) -> None:
+    """Decode every reference mask a task will score against, before any model call."""
+    from dfabench.errors import InputError
+    from dfabench.metrics.localization import load_mask
+
+    for sample in samples:
+        try:
+            load_mask(str(benchmark.path_of(sample.mask)))
+        except (OSError, ValueError) as exc:
+            raise InputError(benchmark.manifest, f"mask {sample.mask!r} cannot be decoded ({exc})",
+                             f"id {sample.id!r}") from None
 
 
 def _now() -> str:
@@ -321,8 +361,10 @@ def _check_same_run(folder: RunFolder, previous: dict[str, Any], model_name: str
         problems.append("another benchmark (fingerprint differs)")
     if previous.get("benchmark", {}).get("split") != split:
         problems.append(f"split {previous.get('benchmark', {}).get('split')}")
-    if previous.get("seed") != options.seed or previous.get("limit") != options.limit:
-        problems.append(f"seed {previous.get('seed')} / limit {previous.get('limit')}")
+    if (previous.get("seed"), previous.get("limit"), previous.get("n_boot", 1000)) != (
+            options.seed, options.limit, options.n_boot):
+        problems.append(f"seed {previous.get('seed')} / limit {previous.get('limit')} / "
+                        f"n-boot {previous.get('n_boot', 1000)}")
     if problems:
         raise DfabenchError(f"{folder.path} already holds a different run ({'; '.join(problems)}); "
                             "choose another --out (nothing was changed)")
@@ -476,7 +518,11 @@ def _answer_batch(model: Model, task: TaskSpec, capability: str, settings, batch
         if error is not None:
             out[item.sample.id] = {"error": error, "payload": None, "model_s": seconds}
             continue
-        payload, cacheable = _payload(answer)
+        try:
+            payload, cacheable = _payload(answer)
+        except AnswerError as exc:
+            out[item.sample.id] = {"error": f"model: {exc}", "payload": None, "model_s": seconds}
+            continue
         out[item.sample.id] = {"payload": payload, "cached": False, "model_s": seconds, "cacheable": cacheable}
     return out
 
@@ -486,10 +532,34 @@ def _describe_exception(exc: BaseException) -> str:
     return f"model raised {type(exc).__name__}" + (f": {text[:500]}" if text else "")
 
 
+class AnswerError(ValueError):
+    """A model answer that breaks the contract (a probability outside 0..1, a mask that is no mask)."""
+
+
+def _probability(value: Any, what: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise AnswerError(f"{what} is not a number: {value!r}") from None
+    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+        raise AnswerError(f"{what} must be a probability in [0, 1], not {value!r}")
+    return value
+
+
 def _payload(answer: Response | Scores) -> tuple[dict[str, Any], bool]:
-    """A JSON-able form of a model answer (what the cache stores)."""
+    """A JSON-able form of a model answer (what the cache stores); :class:`AnswerError` when the
+    answer breaks the contract."""
     if isinstance(answer, Scores):
-        return {"kind": "scores", "fake": _finite(answer.fake), "categories": answer.categories}, True
+        categories = answer.categories
+        if categories is not None:
+            if not isinstance(categories, dict):
+                raise AnswerError(f"category probabilities must be a dict, not {type(categories).__name__}")
+            categories = {str(k): _probability(v, f"P({k})") for k, v in categories.items()}
+        return {"kind": "scores", "fake": _probability(answer.fake, "P(fake)"), "categories": categories}, True
+    if not isinstance(answer, Response):
+        raise AnswerError(f"expected a Response, got {type(answer).__name__}")
     payload = {"kind": "response", "text": answer.text if answer.text is not None else "",
                "prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens,
                "choice_logprobs": answer.choice_logprobs}
@@ -501,14 +571,9 @@ def _payload(answer: Response | Scores) -> tuple[dict[str, Any], bool]:
     return payload, True
 
 
-def _finite(value: float | None) -> float | None:
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
 def _encode_mask(mask) -> str:
+    """A predicted mask as a base64 PNG of 0/255. Accepted: a 2-D boolean array, integers 0..255
+    (forged where > 127), or floats in [0, 1] (forged where >= 0.5, a probability map)."""
     import base64
     import io
 
@@ -516,10 +581,22 @@ def _encode_mask(mask) -> str:
     from PIL import Image
 
     array = np.asarray(mask)
+    if array.ndim != 2 or array.size == 0:
+        raise AnswerError(f"a mask must be a 2-D array (height x width), got shape {array.shape}")
     if array.dtype == bool:
-        array = array.astype(np.uint8) * 255
+        binary = array
+    elif np.issubdtype(array.dtype, np.integer):
+        if array.min() < 0 or array.max() > 255:
+            raise AnswerError("an integer mask must hold values in 0..255 (forged where > 127)")
+        binary = array > 127
+    elif np.issubdtype(array.dtype, np.floating):
+        if not np.isfinite(array).all() or array.min() < 0 or array.max() > 1:
+            raise AnswerError("a float mask must hold probabilities in [0, 1] (forged where >= 0.5)")
+        binary = array >= 0.5
+    else:
+        raise AnswerError(f"a mask of dtype {array.dtype} is not supported")
     buffer = io.BytesIO()
-    Image.fromarray(array.astype(np.uint8), mode="L").save(buffer, format="PNG")
+    Image.fromarray(binary.astype(np.uint8) * 255, mode="L").save(buffer, format="PNG")
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
@@ -549,7 +626,7 @@ def _sample_record(task: TaskSpec, item: _Item, outcome: dict[str, Any], folder:
         elif task.parser == "category":
             categories = payload.get("categories") or {}
             if not categories:
-                record["error"] = "model gave no category probabilities"
+                record["error"] = NO_CATEGORIES
             else:
                 record["parsed"] = max(sorted(categories), key=lambda c: categories[c])
         else:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dfabench.errors import DfabenchError
 from dfabench.metrics import MetricContext, MetricOutput, MetricResult
 from dfabench.store import RunFolder
 from dfabench.tasks import TaskSpec
@@ -47,6 +48,8 @@ def score_records(task: TaskSpec, records: list[dict[str, Any]], *, seed: int = 
         try:
             compute = registry.get(provider_name).load()
             result = compute(records, context)
+        except DfabenchError:
+            raise  # bad input (e.g. reference masks not found): nothing is written
         except Exception as exc:  # noqa: BLE001 - a broken metric is reported, never a number
             errors[provider_name] = f"{type(exc).__name__}: {exc}"
             (stream or sys.stderr).write(f"{task.id}: metric {provider_name!r} failed: {errors[provider_name]}\n")
@@ -62,6 +65,13 @@ def score_records(task: TaskSpec, records: list[dict[str, Any]], *, seed: int = 
     if errors:
         scores.breakdowns["metric_errors"] = errors
     return scores
+
+
+def metric_errors(record: dict[str, Any]) -> list[str]:
+    """``TASK: provider: error`` for every metric provider that failed in a run record."""
+    return [f"{task}: metric {name!r} failed: {error}"
+            for task, breakdowns in record.get("breakdowns", {}).items()
+            for name, error in (breakdowns.get("metric_errors") or {}).items()]
 
 
 def _result_dict(value: MetricResult | dict[str, Any]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dfabench.errors import DfabenchError
+from dfabench.errors import DfabenchError, UnknownNameError
 from dfabench.store import RunFolder, sha256_file
 
 #: re-derived numbers must agree to this absolute difference (floating-point summation order only)
@@ -78,8 +78,10 @@ def parse_claim(text: str) -> tuple[str, str, float]:
         raise DfabenchError(f"bad --claim {text!r}: {value!r} is not a number") from None
 
 
-def verify(target: Path, *, bench: Path | None = None, claims: list[str] = (), tolerance: float = 0.005
-           ) -> VerifyReport:
+def verify(target: Path, *, bench: Path | None = None, claims: list[str] = (), tolerance: float = 0.005,
+           bench_root: Path | None = None) -> VerifyReport:
+    """Check a run folder or entry. ``bench``: also check the run against this benchmark (and use it
+    to re-derive); ``bench_root``: only use it to re-derive (reference masks)."""
     from dfabench.scoring import rescore_record, task_from_record
 
     folder = RunFolder(target)
@@ -110,7 +112,9 @@ def verify(target: Path, *, bench: Path | None = None, claims: list[str] = (), t
     # 3. re-derive counts and metrics
     rederived = copy.deepcopy(record)
     try:
-        rescore_record(folder, rederived, sorted(intact), write_samples=False)
+        root = bench if bench is not None else bench_root
+        rescore_record(folder, rederived, sorted(intact), write_samples=False,
+                       bench_root=str(root) if root is not None else None)
     except DfabenchError as exc:
         report.check(False, "", f"re-scoring failed: {exc}")
         rederived = None
@@ -140,6 +144,11 @@ def verify(target: Path, *, bench: Path | None = None, claims: list[str] = (), t
             report.check(not differing, f"{task_id}: breakdowns re-derived exactly",
                          f"{task_id}: breakdowns differ from the re-derivation: {', '.join(differing)}")
 
+    from dfabench.scoring import metric_errors
+
+    for line in metric_errors(record):
+        report.check(False, "", f"{line} (its metrics are missing from the record)")
+
     # 4. the benchmark
     if bench is not None:
         _check_benchmark(report, folder, record, bench, intact)
@@ -150,9 +159,14 @@ def verify(target: Path, *, bench: Path | None = None, claims: list[str] = (), t
         from dfabench.tasks import normalise_task_id
 
         task_id = normalise_task_id(task_id)
-        entry = source.get("metrics", {}).get(task_id, {}).get(metric)
-        if entry is None or entry.get("value") is None:
-            report.check(False, "", f"claim {task_id}.{metric}={value}: the run has no such number")
+        if task_id not in source.get("metrics", {}):
+            raise UnknownNameError("task in this run", task_id, source.get("metrics", {}))
+        entry = source["metrics"][task_id].get(metric)
+        if entry is None:
+            raise UnknownNameError(f"{task_id} metric", metric, source["metrics"][task_id])
+        if entry.get("value") is None:
+            report.check(False, "", f"claim {task_id}.{metric}={value}: the metric is undefined "
+                                    f"({entry.get('reason', 'no reason given')})")
             continue
         actual = entry["value"]
         report.check(abs(actual - value) <= tolerance,

@@ -68,8 +68,34 @@ class MaskerModel(ConstantModel):
         return answers
 
 
+class BadAnswersModel(ConstantModel):
+    """Breaks the contract on purpose: P(fake) outside [0, 1] for s0000/s0001, no category
+    probabilities, and masks of the wrong shape (3-D for s0002) or a float probability map."""
+
+    def __init__(self, mode: str = "score", **kwargs):
+        super().__init__(**kwargs)
+        self.capabilities = frozenset({"score"} if mode == "score" else {"generate", "localize"})
+
+    def score(self, requests):
+        from dfabench.models import Scores
+
+        return [Scores(fake=1.5 if r.sample_id in ("s0000", "s0001") else 0.7) for r in requests]
+
+    def generate(self, requests: list[GenerateRequest]) -> list[Response]:
+        import numpy as np
+
+        answers = super().generate(requests)
+        for request, answer in zip(requests, answers, strict=True):
+            width, height = request.image.size
+            answer.mask = np.zeros((height, width, 3)) if request.sample_id == "s0002" else np.full(
+                (height, width), 0.9)
+        return answers
+
+
 @hookimpl
 def dfabench_register_models(register):
+    register("badanswers", "dfabench_testmodels:BadAnswersModel", capabilities=("score", "generate", "localize"),
+             description="test: answers that break the model contract")
     register("masker", "dfabench_testmodels:MaskerModel", capabilities=("generate", "localize"),
              description="test: the left half is forged")
     register("slow", "dfabench_testmodels:SlowModel", description="test: sleeps and logs its calls")

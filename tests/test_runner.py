@@ -294,3 +294,71 @@ def test_operational_arguments_keep_the_cache_and_allow_resuming(cli, tiny_bench
     assert cli(*base, "--model-arg", "delay=0.01")[0] == 0
     assert _run_record(out)["model"]["fingerprint"] == first
     assert len(log.read_text().split()) == 20
+
+
+def test_contract_breaking_answers_fail_their_samples(cli, tmp_path):
+    from benchmaker import make_benchmark
+
+    bench = make_benchmark(tmp_path / "bench", n_real=2, n_per_category=2, with_masks=True)
+    out = tmp_path / "run"
+    code, _, err = cli("run", "--model", "badanswers", "--tasks", "DF-D,DF-C", "--bench", str(bench),
+                       "--out", str(out), "--no-progress")
+    assert code == 0, err
+    record = _run_record(out)
+    errors = {r["id"]: r["error"] for r in _samples(out, "DF-D") if r["error"]}
+    assert set(errors) == {"s0000", "s0001"} and "probability in [0, 1]" in errors["s0000"]
+    # a detector without category probabilities cannot classify: n/a, not 0
+    assert record["tasks"]["DF-C"]["status"].startswith("n/a") and "DF-C" not in record["metrics"]
+    out = tmp_path / "run-fl"
+    assert cli("run", "--model", "badanswers", "--model-arg", "mode=localize", "--tasks", "FL", "--bench", str(bench),
+               "--out", str(out), "--no-progress")[0] == 0
+    fl = {r["id"]: r["error"] for r in _samples(out, "FL")}
+    assert "2-D array" in fl["s0002"] and fl["s0003"] is None  # a 3-D mask fails; a probability map is fine
+    assert _run_record(out)["counts"]["FL"]["n_failed"] == 1
+
+
+def test_moved_benchmark_refuses_to_rescore_masks_and_verifies_with_bench(cli, tmp_path):
+    from benchmaker import make_benchmark
+
+    bench = make_benchmark(tmp_path / "bench", n_real=1, n_per_category=1, with_masks=True)
+    out = tmp_path / "run"
+    assert cli("run", "--model", "masker", "--tasks", "FL", "--bench", str(bench), "--out", str(out),
+               "--no-progress")[0] == 0
+    before = (out / "run.json").read_text()
+    moved = bench.rename(tmp_path / "moved")
+    code, _, err = cli("score", str(out))
+    assert code == 2 and "pass --bench" in err
+    assert (out / "run.json").read_text() == before  # nothing rewritten
+    assert cli("verify", str(out))[0] == 1
+    assert cli("verify", str(out), "--bench", str(moved))[0] == 0
+
+
+def test_more_tasks_into_a_folder_need_the_same_model_identity_and_n_boot(cli, tiny_bench, tmp_path):
+    out = tmp_path / "run"
+    assert cli("run", "--model", "random", "--tasks", "DF-D", "--bench", str(tiny_bench), "--out", str(out),
+               "--no-progress")[0] == 0
+    code, _, err = cli("run", "--model", "random", "--tasks", "DF-C", "--bench", str(tiny_bench), "--out", str(out),
+                       "--n-boot", "50", "--no-progress")
+    assert code == 2 and "n-boot" in err
+    assert cli("run", "--model", "random", "--tasks", "DF-C", "--bench", str(tiny_bench), "--out", str(out),
+               "--no-progress")[0] == 0
+    assert set(_run_record(out)["metrics"]) == {"DF-D", "DF-C"}
+    assert cli("verify", str(out))[0] == 0
+
+
+@pytest.mark.parametrize("args", [["--n-boot", "0"], ["--limit", "0"], ["--batch-size", "-1"],
+                                  ["--max-new-tokens", "0"], ["--model-arg", "seed=abc"]])
+def test_bad_run_options_are_one_line_errors(cli, tiny_bench, tmp_path, args):
+    code, _, err = cli("run", "--model", "random", "--tasks", "DF-D", "--bench", str(tiny_bench),
+                       "--out", str(tmp_path / "r"), *args)
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_out_must_be_a_new_or_run_folder(cli, tiny_bench, tmp_path):
+    code, _, err = cli("run", "--model", "constant", "--tasks", "DF-D", "--bench", str(tiny_bench),
+                       "--out", str(tiny_bench), "--no-progress")
+    assert code == 2 and "not empty and holds no run" in err
+    (tmp_path / "file").write_text("x")
+    code, _, err = cli("run", "--model", "constant", "--tasks", "DF-D", "--bench", str(tiny_bench),
+                       "--out", str(tmp_path / "file"), "--no-progress")
+    assert code == 2 and "is a file" in err

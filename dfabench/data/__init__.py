@@ -14,8 +14,8 @@ def cache_dir() -> Path:
 
 def resolve_bench(value: str | Path, seed: int = 0) -> Path:
     """A benchmark folder as given, or for ``smoke`` the built-in smoke benchmark (built once into
-    the cache folder on first use)."""
-    if str(value) != "smoke" or Path(value).exists():
+    the cache folder on first use) unless ``./smoke`` is itself a benchmark folder."""
+    if str(value) != "smoke" or (Path(value) / "manifest.jsonl").exists():
         return Path(value)
     from dfabench.data.smoke import ensure_smoke, is_smoke_build
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from dfabench.errors import InputError
 from dfabench.metrics import MetricContext, MetricOutput, MetricResult
 
 THRESHOLD = 127
@@ -59,15 +60,18 @@ def mask_metrics(records: list[dict[str, Any]], context: MetricContext) -> Metri
             output.metrics[name] = MetricResult.undefined("no samples")
         return output
     if not context.bench_root or not os.path.isdir(context.bench_root):
-        for name in NAMES:
-            output.metrics[name] = MetricResult.undefined(
-                "the benchmark folder (reference masks) is not available; pass --bench DIR", n=len(records))
-        return output
+        # not a property of the model: refuse rather than turn the numbers into "undefined"
+        raise InputError(context.bench_root or "(benchmark)", "the benchmark folder with the reference masks is "
+                         "not available here; pass --bench DIR")
     values: dict[str, list[float]] = {name: [] for name in NAMES}
     clusters = []
     for record in records:
         reference = record.get("reference") or {}
-        truth = load_mask(os.path.join(context.bench_root, reference["mask"]))
+        truth_path = os.path.join(context.bench_root, reference["mask"])
+        try:
+            truth = load_mask(truth_path)
+        except (OSError, ValueError) as exc:
+            raise InputError(truth_path, f"cannot read the reference mask ({exc})", f"id {record['id']!r}") from None
         predicted = (record.get("parsed") or {}).get("mask") if not record.get("error") else None
         if predicted and context.run_dir:
             pred = load_mask(os.path.join(context.run_dir, predicted), size=(truth.shape[1], truth.shape[0]))
