@@ -31,7 +31,10 @@ dev)
     done
     "${pip[@]}" install -e "$root[smoke,text,embeddings,judge,test]" "${plugins[@]}"
     # WordNet for METEOR, installed once into dfabench's data folder (offline afterwards).
-    "$venv/bin/dfabench" resources wordnet --quiet || echo "warning: WordNet not installed; METEOR will be reported unavailable" >&2
+    if ! "$venv/bin/dfabench" resources status | grep -q "^wordnet: WordNet"; then
+        "$venv/bin/dfabench" resources wordnet \
+            || echo "warning: WordNet not installed; METEOR will be reported unavailable" >&2
+    fi
     ;;
 *)
     echo "usage: bash scripts/setup.sh demo|dev" >&2
