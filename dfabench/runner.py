@@ -223,8 +223,10 @@ def run(options: RunOptions, stream=None) -> dict[str, Any]:
 
     folder = RunFolder(options.out)
     previous = folder.read_record() if folder.exists() else None
+    # what an interrupted first run leaves behind: its cache, predicted masks, temporary files
+    leftovers = (CACHE_FILE, f"{CACHE_FILE}-wal", f"{CACHE_FILE}-shm", f"{CACHE_FILE}-journal", "masks")
     if previous is None and folder.path.is_dir() and any(
-            p.name not in (CACHE_FILE, f"{CACHE_FILE}-wal", f"{CACHE_FILE}-shm") for p in folder.path.iterdir()):
+            p.name not in leftovers and not p.name.startswith(".") for p in folder.path.iterdir()):
         raise DfabenchError(f"{folder.path} is not empty and holds no run; choose an empty or new folder for --out")
     if folder.path.exists() and not folder.path.is_dir():
         raise DfabenchError(f"{folder.path} is a file; --out must be a folder")
