@@ -9,3 +9,8 @@ def dfabench_register_models(register):
     register("spectrum", "dfabench_baselines.spectrum:SpectrumDetector", capabilities=("score",),
              description="azimuthal log-FFT spectrum + logistic regression (Durall et al.), fitted on the "
                          "benchmark's train split (args: weights, size, C)")
+    register("noise-inconsistency", "dfabench_baselines.noise:NoiseInconsistencyLocalizer",
+             capabilities=("generate", "localize"),
+             description="local noise-level inconsistency of a high-pass residual -> forgery mask + region "
+                         "report; threshold and DF-D/DF-C classifiers fitted on the benchmark's train split "
+                         "(args: weights, threshold, max_side)")
