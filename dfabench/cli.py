@@ -237,10 +237,15 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def _report_metric_errors(record: dict[str, Any]) -> int:
-    """Exit code 1 (and the reasons) when a metric could not be computed."""
+    """Exit code 1 (and the reasons) when a metric could not be computed or every sample of a task
+    failed: the numbers of such a task say nothing about the model."""
     from dfabench.scoring import metric_errors
 
     errors = metric_errors(record)
+    for task_id, counts in record.get("counts", {}).items():
+        if counts.get("n") and counts.get("n_failed") == counts["n"]:
+            errors.append(f"{task_id}: every one of the {counts['n']} samples failed "
+                          f"(see the error field of samples-{task_id}.jsonl)")
     for line in errors:
         print(f"dfabench: {line}", file=sys.stderr)
     return 1 if errors else 0

@@ -720,10 +720,16 @@ def judge_run(run_dir: str | Path, settings: JudgeSettings, tasks: list[str] | N
         try:
             results = asyncio.run(run_calls(items, settings, cache, summary.tally, client=client, progress=out))
         except KeyboardInterrupt:
-            raise DfabenchError(f"interrupted: {len(cache)} judgments are cached in {cache.path}; run the same "
-                                "command again to resume") from None
+            out.write(f"interrupted: {len(cache)} judgments are cached in {cache.path}; run the same command "
+                      "again to resume\n")
+            raise
     finally:
         cache.close()
+    if results and all(r.kind == "connection" for r in results.values()):
+        # nothing reached the judge: keep the run's earlier judgments rather than record failures
+        example = next(iter(results.values())).error
+        raise DfabenchError(f"the judge endpoint {settings.endpoint()} could not be reached ({example}); "
+                            "nothing was changed")
     identities = {}
     for plan in plans:
         task_summary = _summarise(plan, results, dry_run=False)

@@ -79,7 +79,8 @@ def _judge_key(record: dict[str, Any], task_id: str) -> str | None:
     judge = (judge.get("tasks") or {}).get(task_id) or judge
     if not judge.get("model"):
         return None
-    return f"{judge.get('model')} / {judge.get('rubric')} v{judge.get('rubric_version')}" + (
+    rubric_hash = f" #{str(judge['rubric_sha256'])[:8]}" if judge.get("rubric_sha256") else ""
+    return f"{judge.get('model')} / {judge.get('rubric')} v{judge.get('rubric_version')}{rubric_hash}" + (
         " +image" if judge.get("with_image") else "")
 
 

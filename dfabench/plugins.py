@@ -76,8 +76,16 @@ class ModelEntry:
             return factory(**kwargs)
         except TypeError as exc:
             raise DfabenchError(f"model {self.name!r}: bad model arguments {sorted(kwargs)}: {exc}") from None
-        except ValueError as exc:  # a model argument of the right name but a wrong value
-            raise DfabenchError(f"model {self.name!r}: {exc}") from None
+        except DfabenchError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - wrong values, missing files or libraries, corrupt weights
+            import os
+
+            if os.environ.get("DFABENCH_DEBUG"):
+                raise
+            text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise DfabenchError(f"model {self.name!r} could not be created: {type(exc).__name__}: {text[:500]} "
+                                "(DFABENCH_DEBUG=1 shows the traceback)") from None
 
 
 @dataclass

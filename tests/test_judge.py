@@ -540,3 +540,15 @@ def test_judge_provider_refuses_to_average_different_judges():
     assert out.metrics["judge_score"].value is None
     assert "different judges" in out.metrics["judge_score"].reason and "another-judge" in out.metrics[
         "judge_score"].reason
+
+
+def test_an_unreachable_judge_changes_nothing(tmp_path):
+    folder = js.make_run(tmp_path / "run", ["the eyes are blurred"])
+    before = {p.name: p.read_bytes() for p in folder.path.iterdir() if p.name.endswith((".json", ".jsonl"))}
+    with js.judge_server() as server:
+        unreachable = settings(server, max_retries=0)
+    # the server is gone now: every call fails to connect
+    with pytest.raises(DfabenchError, match="could not be reached"):
+        judge_run(folder.path, unreachable, stream=sys.stderr, rescore=False)
+    after = {p.name: p.read_bytes() for p in folder.path.iterdir() if p.name.endswith((".json", ".jsonl"))}
+    assert after == before

@@ -362,3 +362,15 @@ def test_out_must_be_a_new_or_run_folder(cli, tiny_bench, tmp_path):
     code, _, err = cli("run", "--model", "constant", "--tasks", "DF-D", "--bench", str(tiny_bench),
                        "--out", str(tmp_path / "file"), "--no-progress")
     assert code == 2 and "is a file" in err
+
+
+def test_a_task_where_every_sample_failed_exits_1(cli, tmp_path):
+    from benchmaker import make_benchmark
+
+    bench = make_benchmark(tmp_path / "bench", n_real=2, n_per_category=1)
+    for image in (bench / "images").iterdir():
+        image.write_bytes(b"not an image")
+    code, _, err = cli("run", "--model", "constant", "--tasks", "DF-D", "--bench", str(bench),
+                       "--out", str(tmp_path / "run"), "--no-progress")
+    assert code == 1 and "every one of the 6 samples failed" in err
+    assert _run_record(tmp_path / "run")["counts"]["DF-D"] == {"n": 6, "n_failed": 6, "n_unparsed": 0}

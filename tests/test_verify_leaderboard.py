@@ -174,11 +174,12 @@ def test_column_identities_that_decide_comparability():
     record = {
         "judge": {"model": "gpt-4o-2024-08-06", "rubric": "artifact-description", "rubric_version": "1",
                   "tasks": {"AD": {"model": "qwen2.5-7b", "rubric": "artifact-description", "rubric_version": "1",
-                                   "with_image": True}}},
+                                   "with_image": True, "rubric_sha256": "651a0b2c3d4e"}}},
         "breakdowns": {"AD": {"embedding_samples": {"model": "all-MiniLM-L6-v2"},
                               "meteor_samples": {"nltk": "3.10", "wordnet": "3.0"}}},
     }
-    assert column_identity(record, "AD", "judge_score") == "qwen2.5-7b / artifact-description v1 +image"
+    # the rubric's own hash is part of it: an edited rubric under the same name and version is another judge
+    assert column_identity(record, "AD", "judge_score") == "qwen2.5-7b / artifact-description v1 #651a0b2c +image"
     assert column_identity(record, "FC", "judge_score") == "gpt-4o-2024-08-06 / artifact-description v1"
     assert column_identity(record, "AD", "embedding_similarity") == "all-MiniLM-L6-v2"
     assert column_identity(record, "AD", "meteor") == "nltk 3.10 / WordNet 3.0"

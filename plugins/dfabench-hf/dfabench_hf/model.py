@@ -92,6 +92,8 @@ class HFModel(Model):
     capabilities = frozenset({"generate"})
     deterministic = True
     default_batch_size = 8
+    #: a batch size changes no answer (batched == one by one is tested), so it stays out of the fingerprint
+    operational_args = ("batch_size",)
     #: the registered name, used in messages
     model_name = "hf"
 

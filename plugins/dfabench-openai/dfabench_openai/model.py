@@ -57,6 +57,7 @@ import os
 import random
 import string
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -310,21 +311,30 @@ class OpenAIModel(Model):
     def _probe(self) -> str | None:
         payload = {"model": self.model, "messages": [{"role": "user", "content": "Reply with OK."}],
                    self.max_tokens_param: 1, "temperature": 0}
-        try:
-            completion = self._call(asyncio.wait_for(self._client.chat.completions.create(**payload),
-                                                     self.timeout + 5.0))
-        except Exception as exc:  # noqa: BLE001 - classified below
-            status = getattr(exc, "status_code", None)
-            if status in (401, 403):
-                raise DfabenchError(f"openai: {self.host} refused the API key from ${self.api_key_env} "
-                                    f"(HTTP {status})") from None
-            if status == 404:
-                message = self._redact(_short(getattr(exc, "message", "") or str(exc)))
-                raise DfabenchError(f"openai: {self.host} does not serve model {self.model!r} "
-                                    f"(HTTP 404: {message})") from None
-            return None
-        reported = getattr(completion, "model", None)
-        return reported if isinstance(reported, str) and reported else None
+        for attempt in range(self.max_retries + 1):
+            try:
+                completion = self._call(asyncio.wait_for(self._client.chat.completions.create(**payload),
+                                                         self.timeout + 5.0))
+            except Exception as exc:  # noqa: BLE001 - classified below
+                status = getattr(exc, "status_code", None)
+                if status in (401, 403):
+                    raise DfabenchError(f"openai: {self.host} refused the API key from ${self.api_key_env} "
+                                        f"(HTTP {status})") from None
+                if status == 404:
+                    message = self._redact(_short(getattr(exc, "message", "") or str(exc)))
+                    raise DfabenchError(f"openai: {self.host} does not serve model {self.model!r} "
+                                        f"(HTTP 404: {message})") from None
+                if attempt == self.max_retries:
+                    if status is None:  # never reached the server: a wrong URL, a server that is down
+                        raise DfabenchError(f"openai: cannot reach {self.host or self.base_url} "
+                                            f"({self._redact(_short(str(exc)))})") from None
+                    return None  # a transient HTTP error: the identity falls back to GET /models
+                wait = retry_after_seconds(getattr(getattr(exc, "response", None), "headers", None))
+                time.sleep(min(self.max_backoff, wait if wait is not None else self.backoff * 2 ** attempt))
+                continue
+            reported = getattr(completion, "model", None)
+            return reported if isinstance(reported, str) and reported else None
+        return None
 
     def _list_model(self) -> dict[str, Any]:
         if self._listed is None:
