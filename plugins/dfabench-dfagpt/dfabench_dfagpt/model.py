@@ -71,10 +71,26 @@ class DFAGPTModel(HFModel):
             self.peft_model = PeftModel.from_pretrained(self.model, str(self.adapter_path), is_trainable=False)
         self.peft_model.eval()
 
+    def _check_base(self, weights_sha256: str | None) -> None:
+        """Refuse an adapter that `dfabench-dfagpt train` made on other base weights."""
+        import json
+
+        meta_path = self.adapter_path / "dfagpt.json"
+        if weights_sha256 is None or not meta_path.is_file():
+            return
+        try:
+            trained_on = json.loads(meta_path.read_text(encoding="utf-8")).get("base_fingerprint")
+        except ValueError:
+            raise DfabenchError(f"dfagpt: {meta_path}: malformed JSON") from None
+        if trained_on and trained_on != weights_sha256:
+            raise DfabenchError(f"dfagpt: the adapter {self.adapter_path} was trained on other base weights "
+                                f"(base fingerprint {trained_on[:12]}, this base {weights_sha256[:12]})")
+
     def _compute_identity(self) -> dict[str, Any]:
         from dfabench_hf.fingerprint import files_digest
 
         identity = super()._compute_identity()
+        self._check_base(identity.get("weights_sha256"))
         names = ["adapter_config.json"] + [n for n in ADAPTER_FILES if (self.adapter_path / n).is_file()]
         identity["adapter_sha256"] = files_digest(self.adapter_path, names)
         identity["projector_sha256"] = (files_digest(self.projector_path.parent, [self.projector_path.name])

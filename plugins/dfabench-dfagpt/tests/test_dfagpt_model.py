@@ -101,3 +101,20 @@ def test_other_families_train_and_load(family, projector, smoke_bench, tmp_path)
         assert model.identity()["projector_sha256"]
     finally:
         model.close()
+
+
+def test_an_adapter_trained_on_other_base_weights_is_refused(tmp_path):
+    import json
+    from types import SimpleNamespace
+
+    import pytest
+
+    from dfabench.errors import DfabenchError
+    from dfabench_dfagpt.model import DFAGPTModel
+
+    (tmp_path / "dfagpt.json").write_text(json.dumps({"base_fingerprint": "a" * 64}))
+    model = SimpleNamespace(adapter_path=tmp_path)
+    DFAGPTModel._check_base(model, "a" * 64)  # the same base: fine
+    DFAGPTModel._check_base(model, None)  # a hub base without local files: nothing to compare
+    with pytest.raises(DfabenchError, match="trained on other base weights"):
+        DFAGPTModel._check_base(model, "b" * 64)

@@ -223,7 +223,7 @@ class OpenAIModel(Model):
         self.model = model
         self.base_url = str(base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
         if urlsplit(self.base_url).scheme not in ("http", "https"):
-            raise DfabenchError(f"openai: base_url must be an http(s) URL, not {endpoint_host(self.base_url)!r}")
+            raise DfabenchError(f"openai: base_url must be an http(s) URL, not {self.base_url!r}")
         self.host = endpoint_host(self.base_url)
         self.api_key_env = str(api_key_env)
         self.concurrency = _as_number("concurrency", concurrency, int, 1)
