@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -21,8 +20,19 @@ def tiny_bench(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def read_json():
-    def read(path: Path):
-        return json.loads(Path(path).read_text())
+def cli(monkeypatch, capsys):
+    """Run the CLI in-process with the test models plugin (tests/dfabench_testmodels.py) loaded;
+    returns (exit code, stdout, stderr)."""
+    from dfabench.cli import main
+    from dfabench.plugins import reset_manager
 
-    return read
+    monkeypatch.setenv("DFABENCH_PLUGINS", "dfabench_testmodels")
+    reset_manager(None)
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        code = main(list(argv))
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    yield run
+    reset_manager(None)

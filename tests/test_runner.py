@@ -15,25 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dfabench.cli import main
-from dfabench.plugins import reset_manager
-
 TESTS = Path(__file__).parent
-
-
-@pytest.fixture
-def cli(monkeypatch, capsys):
-    """Run the CLI in-process with the test models plugin; returns (exit code, stdout, stderr)."""
-    monkeypatch.setenv("DFABENCH_PLUGINS", "dfabench_testmodels")
-    reset_manager(None)
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        code = main(list(argv))
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    yield run
-    reset_manager(None)
 
 
 def _run_record(out: Path) -> dict:

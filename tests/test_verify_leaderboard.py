@@ -7,22 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from dfabench.cli import main
-from dfabench.plugins import reset_manager
-
-
-@pytest.fixture
-def cli(capsys):
-    reset_manager(None)
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        code = main(list(argv))
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    yield run
-    reset_manager(None)
-
 
 @pytest.fixture
 def two_runs(cli, tiny_bench, tmp_path):

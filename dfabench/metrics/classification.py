@@ -323,6 +323,15 @@ def _samples_file(context: MetricContext) -> str:
     return str(Path(context.run_dir) / name) if context.run_dir else name
 
 
+def _detection_reference(record: dict[str, Any], context: MetricContext) -> str:
+    """A DF-D record's reference label; a log whose reference is not real/fake is refused."""
+    reference = record.get("reference")
+    if reference not in DETECTION_LABELS:
+        raise InputError(_samples_file(context), f"reference must be 'real' or 'fake', not {reference!r}",
+                         record=f"sample {record.get('id')!r}")
+    return reference
+
+
 def _cluster(record: dict[str, Any]) -> Hashable | None:
     source = record.get("source_id")
     return source if source is not None else record.get("id")
@@ -379,10 +388,7 @@ def detection_metrics(records: list[dict[str, Any]], context: MetricContext) -> 
     refs: list[str] = []
     preds: list[str | None] = []
     for record in records:
-        reference = record.get("reference")
-        if reference not in DETECTION_LABELS:
-            raise InputError(_samples_file(context), f"reference must be 'real' or 'fake', not {reference!r}",
-                             record=f"sample {record.get('id')!r}")
+        reference = _detection_reference(record, context)
         refs.append(reference)
         preds.append(_prediction(record, DETECTION_LABELS))
     if not records:
@@ -448,10 +454,7 @@ def ranking_metrics(records: list[dict[str, Any]], context: MetricContext) -> Me
     scores: list[float] = []
     clusters: list[Hashable | None] = []
     for record in records:
-        reference = record.get("reference")
-        if reference not in DETECTION_LABELS:
-            raise InputError(_samples_file(context), f"reference must be 'real' or 'fake', not {reference!r}",
-                             record=f"sample {record.get('id')!r}")
+        reference = _detection_reference(record, context)
         score = None if record.get("error") else _finite_score(record.get("score"))
         if score is None:
             continue
