@@ -384,10 +384,10 @@ def compute_fingerprint(benchmark: Benchmark) -> str:
             fresh[relative] = [stat.st_size, stat.st_mtime_ns, file_hash]
         digest.update(f"{relative}\0{file_hash}\n".encode())
     if fresh != cache:
+        from dfabench.store import atomic_write_text
+
         try:
-            tmp = cache_path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(fresh))
-            os.replace(tmp, cache_path)
+            atomic_write_text(cache_path, json.dumps(fresh))
         except OSError:
             pass  # a read-only benchmark folder: hash again next time
     return digest.hexdigest()

@@ -41,7 +41,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -50,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from dfabench.errors import DfabenchError, InputError
 from dfabench.models import GenerateRequest, Model, Response
+from dfabench.store import atomic_write_text
 
 from dfabench_baselines.spectrum import CATEGORIES, _decode, _safe_scale, cache_dir
 
@@ -296,9 +296,7 @@ class NoiseModel:
         """Write the model as JSON, atomically."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self.to_dict(), sort_keys=True, indent=1) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        atomic_write_text(path, json.dumps(self.to_dict(), sort_keys=True, indent=1) + "\n")
         return path
 
     @classmethod
