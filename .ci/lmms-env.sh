@@ -15,22 +15,34 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${1:-$root/.venv-lmms}"
 python="${PYTHON:-python3}"
 stamp="$venv/.dfabench-lmms-env"
-want="lmms-eval==0.7.3 torch==2.13.0"
+lock="$root/constraints/lmms.txt"
+constraints=(-c "$lock" -c "$root/constraints/base.txt")
+want="lmms-eval==0.7.3 torch==2.13.0 lock $(sha256sum "$lock" | cut -c1-16)"
+if [ "${DFABENCH_CONSTRAINTS:-}" = "none" ]; then
+    # scripts/lock.sh: resolve anew (under PIP_CONSTRAINT=constraints/base.txt)
+    constraints=()
+    want="unlocked"
+fi
 
 if [ ! -x "$venv/bin/python" ]; then
     "$python" -m venv "$venv"
 fi
 pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
-# pip run with its noise about local index folders that lack a package filtered out
+# pip, quiet when it works: its warnings (local index folders that lack a package, setuptools' notes on
+# editable builds) are shown only when it fails, together with its error
 pip_install() {
-    "${pip[@]}" install "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+    local log
+    log="$(mktemp)"
+    if ! "${pip[@]}" install "${constraints[@]}" "$@" 2>"$log"; then
+        cat "$log" >&2
+        rm -f "$log"
+        return 1
+    fi
+    rm -f "$log"
 }
 
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-    constraints="$(mktemp)"
-    trap 'rm -f "$constraints"' EXIT
-    echo "torch==2.13.0" > "$constraints"
-    pip_install -c "$constraints" "torch==2.13.0" "lmms-eval==0.7.3" decord pytest "setuptools>=77"
+    pip_install "torch==2.13.0" "lmms-eval==0.7.3" decord pytest "setuptools>=77"
     # torchvision 0.28.0 does not work with the CPU torch 2.13.0 (see above): remove it.
     "${pip[@]}" uninstall -y torchvision >/dev/null 2>&1 || true
     echo "$want" > "$stamp"
@@ -43,7 +55,7 @@ for plugin in dfabench-hf dfabench-lmms; do
         editable+=(-e "$root/plugins/$plugin")
     fi
 done
-pip_install -c <(echo "torch==2.13.0") --no-build-isolation "${editable[@]}"
+pip_install --no-build-isolation "${editable[@]}"
 "${pip[@]}" uninstall -y torchvision >/dev/null 2>&1 || true
 
 "$venv/bin/python" - <<'PY'

@@ -5,39 +5,60 @@
 #   bash scripts/setup.sh dev    everything the tests need: all plugins, torch (CPU), text metrics,
 #                                WordNet for METEOR, pytest
 #
-# Re-running it is cheap. PYTHON picks the interpreter (default python3, >= 3.10).
+# Every version comes from the lock file constraints/dev.txt (see constraints/README.md), so a fresh
+# machine gets what the tests passed with. Re-running it is cheap. PYTHON picks the interpreter
+# (default python3, >= 3.10); VENV another virtualenv folder; DFABENCH_CONSTRAINTS=none resolves
+# without the lock file (scripts/lock.sh uses that to refresh it).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 profile="${1:-dev}"
-venv="$root/.venv"
+venv="${VENV:-$root/.venv}"
 python="${PYTHON:-python3}"
+case "$profile" in
+demo | dev) ;;
+*)
+    echo "usage: bash scripts/setup.sh demo|dev" >&2
+    exit 2
+    ;;
+esac
 
 if [ ! -x "$venv/bin/python" ]; then
     "$python" -m venv "$venv"
 fi
-pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
-"${pip[@]}" install --upgrade "pip>=24" setuptools wheel >/dev/null
+constraints=()
+if [ "${DFABENCH_CONSTRAINTS:-}" != "none" ]; then
+    constraints=(-c "$root/constraints/dev.txt")
+fi
+# pip, quiet when it works: its warnings (local index folders that lack a package, setuptools' notes on
+# editable builds) are shown only when it fails, together with its error
+pip_install() {
+    local log
+    log="$(mktemp)"
+    if ! "$venv/bin/python" -m pip --disable-pip-version-check -q install "${constraints[@]}" "$@" 2>"$log"; then
+        cat "$log" >&2
+        rm -f "$log"
+        return 1
+    fi
+    rm -f "$log"
+}
+pip_install --upgrade pip setuptools wheel >/dev/null
 
 case "$profile" in
 demo)
-    "${pip[@]}" install -e "$root[smoke]" -e "$root/plugins/dfabench-baselines"
+    pip_install -e "$root[smoke]" -e "$root/plugins/dfabench-baselines"
     ;;
 dev)
     # torch is pinned to the CPU build on this kind of machine; the plugins only ask for torch>=2.2.
-    "${pip[@]}" install "torch==2.13.0"
+    pip_install "torch==2.13.0"
     plugins=()
     for plugin in dfabench-baselines dfabench-hf dfabench-dfagpt dfabench-openai dfabench-lmms; do
         plugins+=(-e "$root/plugins/$plugin")
     done
-    "${pip[@]}" install -e "$root[smoke,text,embeddings,judge,test]" "${plugins[@]}"
+    pip_install -e "$root[smoke,text,embeddings,judge,test]" "${plugins[@]}"
     # WordNet for METEOR, installed once into dfabench's data folder (offline afterwards).
     if ! "$venv/bin/dfabench" resources status | grep -q "^wordnet: WordNet"; then
         "$venv/bin/dfabench" resources wordnet \
             || echo "warning: WordNet not installed; METEOR will be reported unavailable" >&2
     fi
-    ;;
-*)
-    echo "usage: bash scripts/setup.sh demo|dev" >&2
-    exit 2
     ;;
 esac

@@ -174,15 +174,28 @@ def lmms_eval_cli(tasks_dir: Path, out: Path, model: str, model_args: str, tasks
     command = [sys.executable, "-m", "lmms_eval", "--model", model, "--model_args", model_args, "--tasks", tasks,
                "--include_path", str(tasks_dir), "--output_path", str(out), "--log_samples", "--batch_size", "1"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, env={**os.environ, **OFFLINE})
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    [results_file] = list(out.rglob("*_results.json"))
-    return json.loads(results_file.read_text())
+    results_files = list(out.rglob("*_results.json"))
+    # lmms-eval can exit 0 after a failure (e.g. an import error inside a task or a model): a run that left
+    # no single results file fails with lmms-eval's own output, not with an unpacking error
+    if result.returncode != 0 or len(results_files) != 1:
+        pytest.fail(tool_failure("lmms-eval", command, result, f"{len(results_files)} *_results.json files under {out}"),
+                    pytrace=False)
+    return json.loads(results_files[0].read_text())
+
+
+def tool_failure(tool: str, command: list[str], result: subprocess.CompletedProcess, found: str) -> str:
+    """A failure message carrying the external tool's own output (its last lines hold the cause)."""
+    return (f"{tool} failed (exit code {result.returncode}; {found})\ncommand: {' '.join(command)}\n"
+            f"--- stdout (last 4000 chars) ---\n{result.stdout[-4000:]}\n"
+            f"--- stderr (last 8000 chars) ---\n{result.stderr[-8000:]}")
 
 
 def logged_answers(out: Path, tasks_dir: Path, task: str) -> dict[str, str]:
     """Sample id -> the answer lmms-eval logged (documents are in the order of the exported JSONL)."""
     docs = [json.loads(line) for line in (tasks_dir / f"{task}.jsonl").read_text().splitlines()]
-    [path] = list(out.rglob(f"*_samples_{task}.jsonl"))
+    paths = list(out.rglob(f"*_samples_{task}.jsonl"))
+    assert len(paths) == 1, f"lmms-eval logged {len(paths)} sample files for {task} under {out}: {paths}"
+    path = paths[0]
     answers = {}
     for line in path.read_text().splitlines():
         sample = json.loads(line)
