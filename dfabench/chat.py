@@ -35,6 +35,7 @@ from typing import Any, TextIO
 
 from dfabench.errors import DfabenchError, InputError
 from dfabench.models import GenerateRequest, GenerationSettings, Model, Response
+from dfabench.redact import redact, scrub_value
 
 SHORTCUTS = {"/detect": "DF-D", "/classify": "DF-C", "/describe": "AD"}
 FREE_TASK = "FC"
@@ -130,10 +131,10 @@ class ChatSession:
             response: Response = answers[0]
         except Exception as exc:  # noqa: BLE001 - shown to the user; the conversation goes on
             text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            turn.error = f"{type(exc).__name__}" + (f": {text}" if text else "")
+            turn.error = f"{type(exc).__name__}" + (f": {redact(text)}" if text else "")
         else:
             if response.error:
-                turn.error = response.error
+                turn.error = redact(response.error)
             else:
                 turn.answer = response.text or ""
                 if response.prompt_tokens is not None or response.completion_tokens is not None:
@@ -156,12 +157,12 @@ class ChatSession:
         try:
             identity = self.model.identity()
         except Exception as exc:  # noqa: BLE001 - the transcript is still worth saving
-            identity = {"error": f"{type(exc).__name__}: {exc}"}
+            identity = {"error": f"{type(exc).__name__}: {redact(exc)}"}
         return {
             "kind": "dfabench-chat-transcript",
             "dfabench_version": __version__,
             "saved": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "model": {"name": self.model_name, "args": self.model_args, "identity": identity},
+            "model": {"name": self.model_name, "args": scrub_value(self.model_args), "identity": scrub_value(identity)},
             "image": {"path": str(self.image_path), "sha256": sha256_file(self.image_path)},
             "system": self.system,
             "settings": self.settings.to_dict(),
@@ -315,13 +316,14 @@ def _model_args(pairs: list[str] | None) -> dict[str, Any]:
 
 def load_image(path: Path):
     """The image as an RGB PIL image; an :class:`InputError` naming the file when it cannot be read."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
+
+    from dfabench.images import open_rgb
 
     if not path.is_file():
         raise InputError(path, "no such image file")
     try:
-        with Image.open(path) as image:
-            return image.convert("RGB")
+        return open_rgb(path)
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise InputError(path, f"cannot read the image ({exc})") from None
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from dfabench import __version__
+from dfabench.data import resolve_bench
 from dfabench.errors import DfabenchError
 
 # ----------------------------------------------------------------------------- helpers
@@ -38,9 +39,15 @@ def parse_model_args(pairs: list[str] | None) -> dict[str, Any]:
 
 
 def _table(rows: list[list[Any]], headers: list[str]) -> str:
+    """A terminal table; every cell passes :func:`dfabench.escape.terminal_text` (no escape sequence, control
+    character or line break from a record or a plugin reaches the terminal)."""
     from tabulate import tabulate
 
-    return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
+    from dfabench.escape import terminal_text
+
+    return tabulate([[cell if cell is None or isinstance(cell, (int, float)) else terminal_text(cell) for cell in row]
+                     for row in rows],
+                    headers=[terminal_text(h) for h in headers], tablefmt="simple", disable_numparse=True)
 
 
 def _fmt(value: Any, digits: int = 4) -> str:
@@ -74,17 +81,21 @@ def results_table(record: dict[str, Any]) -> str:
 
 
 def _print_results(record: dict[str, Any], out_dir: Path | None = None) -> None:
+    from dfabench.escape import terminal_text as clean
+    from dfabench.redact import scrub_value
+
     model = record.get("model", {})
     bench = record.get("benchmark", {})
-    print(f"model {model.get('name')} {json.dumps(model.get('args', {}))} on {bench.get('name')} "
-          f"(split {bench.get('split')}, fingerprint {str(bench.get('fingerprint'))[:12]})")
+    print(f"model {clean(model.get('name'))} {clean(json.dumps(scrub_value(model.get('args', {}))))} on "
+          f"{clean(bench.get('name'))} (split {clean(bench.get('split'))}, fingerprint "
+          f"{clean(str(bench.get('fingerprint'))[:12])})")
     print(results_table(record))
     if record.get("judge"):
         judge = record["judge"]
-        print(f"judge: {judge.get('model')} rubric {judge.get('rubric')} v{judge.get('rubric_version')}"
-              f"{' with image' if judge.get('with_image') else ''}")
+        print(f"judge: {clean(judge.get('model'))} rubric {clean(judge.get('rubric'))} "
+              f"v{clean(judge.get('rubric_version'))}{' with image' if judge.get('with_image') else ''}")
     if out_dir is not None:
-        print(f"run folder: {out_dir}")
+        print(f"run folder: {clean(out_dir)}")
 
 
 # ----------------------------------------------------------------------------- commands
@@ -97,8 +108,9 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     rows = []
     for info in manager.plugins:
         hooks = ", ".join(h.replace("dfabench_register_", "") for h in info.hooks)
-        rows.append([info.name, info.distribution or "", info.version or "", hooks,
-                     ("BROKEN: " + info.error) if info.error else "ok"])
+        status = " | ".join((["BROKEN: " + info.error] if info.error else [])
+                            + ["CLASH: " + line for line in info.clashes]) or "ok"
+        rows.append([info.name, info.distribution or "", info.version or "", hooks, status])
     if args.json:
         print(json.dumps([vars(p) for p in manager.plugins], indent=2))
     else:
@@ -114,10 +126,14 @@ def cmd_models(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([{"name": e.name, "aliases": list(e.aliases), "capabilities": list(e.capabilities),
                            "plugin": e.plugin, "distribution": e.distribution, "version": e.version,
-                           "description": e.description} for e in entries], indent=2))
+                           "description": e.description} for e in entries]
+                         + [{"name": name, "clash": providers} for name, providers in registry.clashes().items()],
+                         indent=2))
         return 0
     rows = [[e.name, ", ".join(e.capabilities), f"{e.distribution or e.plugin} {e.version or ''}".strip(),
              e.description] for e in entries]
+    rows += [[name, "", "CLASH: " + "; ".join(providers), "refused: registered by more than one plugin"]
+             for name, providers in registry.clashes().items()]
     print(_table(rows, ["model", "capabilities", "plugin", "description"]))
     _warn_broken()
     return 0
@@ -206,7 +222,6 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from dfabench.data import resolve_bench
     from dfabench.runner import RunOptions, run
     from dfabench.tasks import resolve_tasks
 
@@ -231,7 +246,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     from dfabench.tasks import normalise_task_id
 
     tasks = [normalise_task_id(t) for t in args.tasks.split(",")] if args.tasks else None
-    record = rescore_run(Path(args.run_dir), tasks, bench_root=args.bench)
+    record = rescore_run(Path(args.run_dir), tasks, bench_root=str(resolve_bench(args.bench)) if args.bench else None)
     _print_results(record, Path(args.run_dir))
     return _report_metric_errors(record)
 
@@ -258,18 +273,23 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         path = submit_run(Path(args.run_dir), Path(args.entries), name=args.name, force=args.force)
         print(f"submitted {args.run_dir} as {path}")
         return 0
-    result = build_leaderboard(Path(args.entries), Path(args.out), [Path(b) for b in args.bench or []])
+    result = build_leaderboard(Path(args.entries), Path(args.out), [resolve_bench(b) for b in args.bench or []])
     for path in result.written:
         print(f"wrote {path}")
+    from dfabench.escape import terminal_text
+
     for problem in result.excluded:
-        print(f"excluded: {problem}", file=sys.stderr)
+        print(f"excluded: {terminal_text(problem)}", file=sys.stderr)
+    if result.excluded:
+        print(f"dfabench: {len(result.excluded)} entries excluded (listed above and in the outputs)", file=sys.stderr)
+        return 1
     return 0
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from dfabench.verify import verify
 
-    report = verify(Path(args.target), bench=Path(args.bench) if args.bench else None, claims=args.claim or [],
+    report = verify(Path(args.target), bench=resolve_bench(args.bench) if args.bench else None, claims=args.claim or [],
                     tolerance=args.tolerance)
     for line in report.lines():
         print(line)
@@ -340,7 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("score", help="re-score a run from its per-sample logs (no model calls)")
     p.add_argument("run_dir")
     p.add_argument("--tasks", help="only these tasks")
-    p.add_argument("--bench", help="benchmark folder (for masks) if it moved since the run")
+    p.add_argument("--bench", metavar="DIR|smoke", help="benchmark folder (for masks) if it moved since the run")
     p.set_defaults(func=cmd_score)
 
     _optional_command(sub, "judge", "dfabench.judge", "add_judge_arguments", "judge_command",
@@ -351,8 +371,9 @@ def build_parser() -> argparse.ArgumentParser:
     q = lsub.add_parser("build", help="regenerate leaderboard files from the entries")
     q.add_argument("--entries", default="leaderboard/entries")
     q.add_argument("--out", default="leaderboard")
-    q.add_argument("--bench", action="append", metavar="DIR",
-                   help="benchmark folder needed to re-derive some entries (FL masks); repeatable")
+    q.add_argument("--bench", action="append", metavar="DIR|smoke",
+                   help="benchmark folder ('smoke': the built-in one): entries of it are checked against it (their "
+                        "sample ids, labels; FL masks); repeatable")
     q.set_defaults(func=cmd_leaderboard)
     q = lsub.add_parser("submit", help="copy a run folder (record + per-sample logs) into the entries")
     q.add_argument("run_dir")
@@ -363,7 +384,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("verify", help="reviewer check of a run folder or leaderboard entry")
     p.add_argument("target", help="run folder or leaderboard entry")
-    p.add_argument("--bench", help="benchmark folder: also check its fingerprint")
+    p.add_argument("--bench", metavar="DIR|smoke",
+                   help="benchmark folder: also check its fingerprint, the logged labels and references, "
+                        "and that each log holds exactly the samples the task takes from the split")
     p.add_argument("--claim", action="append", metavar="TASK.METRIC=VALUE",
                    help="a claimed number to check (repeatable), e.g. DF-D.auc=0.91")
     p.add_argument("--tolerance", type=float, default=0.005, help="allowed |claim - value| (default 0.005)")
@@ -391,16 +414,41 @@ def _optional_command(sub, name: str, module: str, add: str, handler: str, help_
     p.set_defaults(func=command)
 
 
+class _RedactingStream:
+    """A text stream that redacts what is written to it (argparse's usage errors quote arguments)."""
+
+    def __init__(self, stream: Any):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        from dfabench.redact import redact
+
+        return self._stream.write(redact(text))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _error(text: Any) -> None:
+    """Print one error line on stderr, scrubbed of secrets and credentials (dfabench.redact)."""
+    from dfabench.redact import redact
+
+    print(f"dfabench: error: {redact(text)}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
+    import contextlib
+
     parser = build_parser()
-    args = parser.parse_args(argv)
+    with contextlib.redirect_stderr(_RedactingStream(sys.stderr)):
+        args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     try:
         return int(args.func(args) or 0)
     except DfabenchError as exc:
-        print(f"dfabench: error: {exc}", file=sys.stderr)
+        _error(exc)
         return exc.exit_code
     except KeyboardInterrupt:
         print("dfabench: interrupted (what was answered is in the response cache; run the same command to resume)",
@@ -410,7 +458,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except OSError as exc:  # a read-only folder, a file where a folder should be, a full disk, ...
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"dfabench: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        _error(f"{where}{exc.strerror or exc}")
         return 2
 
 

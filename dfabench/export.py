@@ -235,10 +235,9 @@ _SCORED = {}
 
 
 def doc_to_visual(doc):
-    from PIL import Image
+    from dfabench.images import open_rgb
 
-    with Image.open(doc["image_path"]) as image:
-        return [image.convert("RGB")]
+    return [open_rgb(doc["image_path"])]
 
 
 def doc_to_text(doc, lmms_eval_specific_kwargs=None):

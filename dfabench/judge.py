@@ -4,16 +4,22 @@ LLM judge behind any OpenAI-compatible chat-completions endpoint.
 **What is sent.** For each answered sample of the judged tasks (by default the run's tasks whose spec lists
 the ``judge`` metric: AD and FC; ``--tasks AD,FC,FL`` to choose), one chat request: the rubric's system
 message, then a user message with the question the model was asked, the reference text, the model's answer
-and the rubric's criteria; with
-``--with-image`` the benchmark image too, as a base64 data URL. The judge replies with one JSON object (one
-integer per criterion and a short rationale), requested with ``response_format={"type": "json_object"}``
-unless ``--no-json-mode``. Failed samples (the model failed: ``error`` set) are not judged; an empty answer
+and the rubric's criteria; with ``--with-image`` the benchmark image too, as a base64 data URL: the image that
+the benchmark's manifest names for the sample id (inside the benchmark folder, whose fingerprint must be the
+run's), never a path taken from the sample log. The question, the reference and the answer are untrusted data:
+each sits in a block delimited by tags that carry a nonce which occurs in none of them (``<candidate-NONCE>`` ...
+``</candidate-NONCE>``), so an answer cannot close its block, and the rubric tells the judge that what is inside
+is data to grade, never instructions. The judge replies with one JSON object (one number per criterion and a
+short rationale; :meth:`Rubric.json_schema`), requested with ``response_format={"type": "json_object"}`` unless
+``--no-json-mode``; a reply that is not exactly one such object (a single ```json fence allowed) is an
+unparseable judgment. Failed samples (the model failed: ``error`` set) are not judged; an empty answer
 scores 0 by the rubric's rule, without a call.
 
-**Rubrics** are versioned YAML files in ``dfabench/resources/rubrics/`` (``artifact-description-v1`` for AD and
-FL, ``conversation-v1`` for FC; a task spec may name another in ``metric_options: {judge: {rubric: ...}}``,
-``--rubric NAME|PATH`` overrides). A sample's judge score is the mean of its criteria divided by the scale
-maximum (0..1).
+**Rubrics** are versioned YAML files in ``dfabench/resources/rubrics/`` (``artifact-description-v2`` for AD and
+FL, ``conversation-v2`` for FC; the v1 files, whose ``<<<``/``>>>`` blocks an answer could close, stay loadable
+for the records of old runs but are refused for judging; a task spec may name another in
+``metric_options: {judge: {rubric: ...}}``, ``--rubric NAME|PATH`` overrides). A sample's judge score is the
+mean of its criteria divided by the scale maximum (0..1).
 
 **Judge identity** = the model id *as the endpoint reports it* (``response.model``), the rubric name and
 version, and whether the image was sent. It is written to ``run.json["judge"]`` (with the rubric's SHA-256 and
@@ -32,8 +38,10 @@ in the run folder, or ``--cache PATH``) keyed by the judge (requested model, end
 image or not, settings), the task, the sample id, the question, the answer and the reference. Re-judging calls
 the endpoint only for what the cache lacks, so a judge run that was interrupted or killed resumes where it
 stopped; failures are not cached and are tried again; ``--refresh`` asks again for everything. After
-judging, the per-sample logs and ``run.json`` are rewritten and the run re-scored
-(:func:`dfabench.scoring.rescore_run`).
+judging, the run is re-scored (:func:`dfabench.scoring.rescore_record`) and the per-sample logs and
+``run.json`` are committed as one transaction of the run folder (:mod:`dfabench.store`). A log that does not
+match its SHA-256 in run.json is refused before any call; a run folder changed by another process while it was
+being judged is refused at the commit (the judgments are cached: run the command again).
 
 **Secrets.** The key is read from the environment variable ``--api-key-env`` (default ``OPENAI_API_KEY``);
 with ``--base-url`` and no such variable, a placeholder is sent (local servers need none). The key is never
@@ -50,6 +58,8 @@ import math
 import mimetypes
 import os
 import random
+import re
+import string
 import sys
 import time
 from collections import Counter
@@ -61,12 +71,17 @@ from urllib.parse import urlsplit
 import yaml
 
 from dfabench.errors import DfabenchError, InputError
+from dfabench.redact import redact_clip, register_secret
 from dfabench.retry import retry_after_seconds
-from dfabench.store import RunFolder, canonical_json, sha256_text
+from dfabench.store import RunFolder, Transaction, canonical_json, samples_file_name, sha256_text
 
 RUBRIC_DIR = Path(__file__).resolve().parent / "resources" / "rubrics"
-DEFAULT_RUBRICS = {"AD": "artifact-description-v1", "FL": "artifact-description-v1", "FC": "conversation-v1"}
-FALLBACK_RUBRIC = "artifact-description-v1"
+DEFAULT_RUBRICS = {"AD": "artifact-description-v2", "FL": "artifact-description-v2", "FC": "conversation-v2"}
+FALLBACK_RUBRIC = "artifact-description-v2"
+#: ``prompt_format`` of a rubric whose untrusted texts are substituted as nonce-delimited blocks
+NONCE_PROMPT_FORMAT = 2
+#: the untrusted texts of a judge prompt, each substituted as a delimited block of its own
+DATA_BLOCKS = ("question", "reference", "candidate")
 DEFAULT_CONCURRENCY = 32
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_MAX_RETRIES = 4
@@ -115,6 +130,9 @@ class Rubric:
     description: str = ""
     sha256: str = ""
     path: str = ""
+    #: 1: the untrusted texts are substituted as they are (between ``<<<``/``>>>`` in the v1 files: an answer can
+    #: close the block); 2 (:data:`NONCE_PROMPT_FORMAT`): each is substituted as a nonce-delimited block
+    prompt_format: int = 1
 
     @property
     def label(self) -> str:
@@ -124,12 +142,34 @@ class Rubric:
     def keys(self) -> list[str]:
         return [c.id for c in self.criteria]
 
+    @property
+    def delimits_data(self) -> bool:
+        """Whether the prompt puts every untrusted text in a block that the text cannot close."""
+        return self.prompt_format >= NONCE_PROMPT_FORMAT
+
+    def json_schema(self) -> dict[str, Any]:
+        """The JSON Schema of a valid judgment: one number in the scale per criterion (all required), an optional
+        ``rationale`` string, nothing else."""
+        number = {"type": "number", "minimum": self.scale_min, "maximum": self.scale_max}
+        properties: dict[str, Any] = {key: dict(number) for key in self.keys}
+        properties["rationale"] = {"type": "string"}
+        return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": f"judgment ({self.label})",
+                "type": "object", "properties": properties, "required": list(self.keys),
+                "additionalProperties": False}
+
     def render(self, question: str | None, reference: str, candidate: str, with_image: bool) -> str:
         criteria = "\n".join(f"- {c.id} ({c.title}): {' '.join(c.question.split())}" for c in self.criteria)
         rules = "\n".join(f"- {' '.join(rule.split())}" for rule in self.rules)
+        texts = {"question": (question or "(not recorded)").strip(), "reference": reference.strip(),
+                 "candidate": candidate.strip()}
+        fields: dict[str, str] = dict(texts)
+        if self.delimits_data:
+            nonce = data_nonce(*texts.values())
+            fields = {name: data_block(name, text, nonce) for name, text in texts.items()}
+            fields["nonce"] = nonce
         return self.user.format(
-            question=(question or "(not recorded)").strip(), reference=reference.strip(), candidate=candidate.strip(),
-            criteria=criteria, rules=rules, min=_fmt_number(self.scale_min), max=_fmt_number(self.scale_max),
+            **fields, criteria=criteria, rules=rules, min=_fmt_number(self.scale_min),
+            max=_fmt_number(self.scale_max),
             image_note=(" ".join(self.image_note.split()) + "\n") if with_image and self.image_note else "",
             keys=", ".join(f'"{k}"' for k in self.keys))
 
@@ -148,6 +188,25 @@ class Rubric:
 
 def _fmt_number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def data_nonce(*texts: str) -> str:
+    """A nonce for delimiting ``texts`` in a prompt: 16 hex digits of a hash of the texts (the same prompt for the
+    same inputs), drawn again until it occurs in none of them (case-insensitively). A text cannot hold the hash
+    of itself, so an answer cannot know the tag that closes its block."""
+    seed = canonical_json(list(texts))
+    lowered = [text.lower() for text in texts]
+    draw = 0
+    while True:
+        nonce = sha256_text(f"dfabench-judge-nonce\0{draw}\0{seed}")[:16]
+        if not any(nonce in text for text in lowered):
+            return nonce
+        draw += 1
+
+
+def data_block(name: str, text: str, nonce: str) -> str:
+    """``text`` between ``<name-NONCE>`` and ``</name-NONCE>`` lines (see :func:`data_nonce`)."""
+    return f"<{name}-{nonce}>\n{text}\n</{name}-{nonce}>"
 
 
 def list_rubrics() -> list[str]:
@@ -191,11 +250,39 @@ def load_rubric(name_or_path: str | Path) -> Rubric:
         raise InputError(path, "scale must be {min: number, max: number}") from None
     if not high > low:
         raise InputError(path, "scale max must be above min")
+    prompt_format = data.get("prompt_format", 1)
+    if prompt_format not in (1, NONCE_PROMPT_FORMAT):
+        raise InputError(path, f"prompt_format must be 1 or {NONCE_PROMPT_FORMAT}, not {prompt_format!r}")
+    user = str(data["user"])
+    _check_template(path, user, prompt_format)
     return Rubric(name=str(data["name"]), version=str(data["version"]), criteria=tuple(criteria), scale_min=low,
-                  scale_max=high, system=str(data["system"]), user=str(data["user"]),
+                  scale_max=high, system=str(data["system"]), user=user,
                   rules=tuple(str(r) for r in data.get("rules") or ()), image_note=str(data.get("image_note") or ""),
                   max_tokens=int(data.get("max_tokens") or 300), description=str(data.get("description") or ""),
-                  sha256=sha256_text(text.replace("\r\n", "\n")), path=str(path))
+                  sha256=sha256_text(text.replace("\r\n", "\n")), path=str(path), prompt_format=prompt_format)
+
+
+_TEMPLATE_FIELDS = frozenset(DATA_BLOCKS + ("nonce", "criteria", "rules", "min", "max", "image_note", "keys"))
+
+
+def _check_template(path: Path, user: str, prompt_format: int) -> None:
+    """Refuse a ``user`` template with unknown placeholders; in the nonce format, each untrusted text must be
+    placed once (it becomes a whole delimited block) and the tags named by ``{nonce}``."""
+    try:
+        names = [name for _, name, _, _ in string.Formatter().parse(user) if name is not None]
+    except ValueError as exc:
+        raise InputError(path, f"malformed 'user' template ({exc})") from None
+    unknown = sorted(set(names) - _TEMPLATE_FIELDS)
+    if unknown:
+        raise InputError(path, f"unknown placeholder(s) in 'user': {', '.join('{' + n + '}' for n in unknown)} "
+                               f"(known: {', '.join(sorted(_TEMPLATE_FIELDS))})")
+    if prompt_format == NONCE_PROMPT_FORMAT:
+        for block in DATA_BLOCKS:
+            if names.count(block) != 1:
+                raise InputError(path, f"'user' must hold {{{block}}} exactly once (it is replaced by the whole "
+                                       f"<{block}-NONCE> block)")
+        if "nonce" not in names:
+            raise InputError(path, "'user' must tell the judge the tags' {nonce}")
 
 
 def _version_key(stem: str) -> tuple[int, ...]:
@@ -204,46 +291,102 @@ def _version_key(stem: str) -> tuple[int, ...]:
 
 
 def parse_judgment(text: str | None, rubric: Rubric) -> dict[str, Any]:
-    """Parse and validate a judge reply. Raises :class:`JudgmentError` with the reason."""
+    """Parse and validate a judge reply. Raises :class:`JudgmentError` with the reason.
+
+    The reply must be exactly one JSON object that validates against :meth:`Rubric.json_schema` (surrounding
+    whitespace and a single ```json fence allowed): text around it, a second object (an answer's injected
+    ``{"...": 5}`` quoted before the real grading), duplicate keys, unknown keys, a criterion that is missing,
+    not a number or out of the scale all make the judgment unparseable, never a score.
+    """
     if text is None or not text.strip():
         raise JudgmentError("empty judgment")
-    body = text.strip()
-    if body.startswith("```"):
-        body = body.strip("`")
-        body = body[4:] if body.lower().startswith("json") else body
-    start = body.find("{")
-    if start < 0:
+    body = _unfenced(text.strip())
+    if "{" not in body:
         raise JudgmentError(f"no JSON object in the judgment: {_clip(text)!r}")
+    if not body.startswith("{"):
+        raise JudgmentError(f"the judgment must be one JSON object and nothing else, but text comes before it: "
+                            f"{_clip(text)!r}")
     try:
-        data, _ = json.JSONDecoder().raw_decode(body[start:])
+        data = json.loads(body, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+    except JudgmentError:
+        raise
     except ValueError as exc:
-        raise JudgmentError(f"malformed JSON in the judgment ({exc.msg}): {_clip(text)!r}") from None
-    if not isinstance(data, dict):
-        raise JudgmentError("the judgment is not a JSON object")
-    values: dict[str, float] = {}
-    for key in rubric.keys:
-        if key not in data:
-            raise JudgmentError(f"the judgment has no {key!r}")
-        value = data[key]
-        if isinstance(value, str):
-            try:
-                value = float(value.strip())
-            except ValueError:
-                raise JudgmentError(f"{key!r} is not a number: {value!r}") from None
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise JudgmentError(f"{key!r} is not a number: {value!r}")
-        if not rubric.scale_min <= value <= rubric.scale_max:
-            raise JudgmentError(f"{key!r} = {value} is outside {_fmt_number(rubric.scale_min)}.."
-                                f"{_fmt_number(rubric.scale_max)}")
-        values[key] = float(value)
+        why = "more than one JSON object or text after it" if getattr(exc, "msg", "") == "Extra data" else (
+            getattr(exc, "msg", None) or str(exc))
+        raise JudgmentError(f"not exactly one JSON object in the judgment ({why}): {_clip(text)!r}") from None
+    problem = schema_problem(data, rubric.json_schema())
+    if problem is not None:
+        raise JudgmentError(problem)
+    values = {key: float(data[key]) for key in rubric.keys}
     span = rubric.scale_max - rubric.scale_min
     score = sum((v - rubric.scale_min) / span for v in values.values()) / len(values)
     rationale = data.get("rationale")
     return {"criteria": values, "score": score, "rationale": _clip(str(rationale), 500) if rationale else None}
 
 
+def _unfenced(body: str) -> str:
+    """The inside of one Markdown code fence (```json ... ```) around the whole reply; else the reply."""
+    if not body.startswith("```"):
+        return body
+    match = re.fullmatch(r"```[ \t]*(?:json)?[ \t]*\n?(.*?)\n?[ \t]*```", body, re.S | re.I)
+    if match is None or "```" in match.group(1):
+        raise JudgmentError(f"the judgment must be one JSON object in at most one ```json fence: {_clip(body)!r}")
+    return match.group(1).strip()
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    if repeated:
+        raise JudgmentError(f"the judgment gives {', '.join(map(repr, repeated))} more than once")
+    return dict(pairs)
+
+
+def _no_constant(name: str) -> Any:
+    raise JudgmentError(f"{name} is not a valid JSON number")
+
+
+_JSON_TYPES: dict[str, Any] = {"object": dict, "array": list, "string": str, "boolean": bool, "null": type(None)}
+
+
+def schema_problem(value: Any, schema: dict[str, Any], where: str = "the judgment") -> str | None:
+    """Why ``value`` does not validate against ``schema`` (None when it does). The subset of JSON Schema that
+    :meth:`Rubric.json_schema` uses: ``type``, ``properties``, ``required``, ``additionalProperties: false``,
+    ``minimum``, ``maximum``."""
+    kind = schema.get("type")
+    if kind in ("number", "integer"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return f"{where} is not a number: {value!r}"
+        if kind == "integer" and not float(value).is_integer():
+            return f"{where} is not an integer: {value!r}"
+        low, high = schema.get("minimum"), schema.get("maximum")
+        if (low is not None and value < low) or (high is not None and value > high):
+            return (f"{where} = {_fmt_number(value)} is outside {_fmt_number(low if low is not None else -math.inf)}.."
+                    f"{_fmt_number(high if high is not None else math.inf)}")
+        return None
+    if kind is not None and not isinstance(value, _JSON_TYPES[kind]):
+        return f"{where} is not a JSON {kind}: {_clip(repr(value))}"
+    if kind == "object":
+        properties = schema.get("properties") or {}
+        for key in schema.get("required") or ():
+            if key not in value:
+                return f"the judgment has no {key!r}"
+        if schema.get("additionalProperties") is False:
+            unknown = sorted(set(value) - set(properties))
+            if unknown:
+                return (f"the judgment has unknown key(s) {', '.join(map(repr, unknown))} "
+                        f"(expected {sorted(properties)})")
+        for key, sub in properties.items():
+            if key in value:
+                problem = schema_problem(value[key], sub, repr(key))
+                if problem is not None:
+                    return problem
+    return None
+
+
 def _clip(text: str, limit: int = 120) -> str:
-    return text if len(text) <= limit else text[:limit] + "..."
+    """Redacted first (:mod:`dfabench.redact`), cut after: a secret across the cut leaves nothing."""
+    return redact_clip(text, limit)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -278,6 +421,7 @@ class JudgeSettings:
     def api_key(self) -> str:
         key = os.environ.get(self.api_key_env)
         if key:
+            register_secret(key)  # whatever prints a message later scrubs it, whatever the variable's name
             return key
         if self.base_url:
             return PLACEHOLDER_KEY
@@ -337,15 +481,45 @@ def _identity(settings: JudgeSettings, rubric: Rubric) -> dict[str, Any]:
             "cache_version": JUDGE_CACHE_VERSION}
 
 
-def _image_url(bench_root: Path | None, record: dict[str, Any]) -> str:
-    image = record.get("image")
-    if not image:
-        raise JudgmentError("the sample has no image path")
-    if bench_root is None:
-        raise JudgmentError("the benchmark folder of the run is not available")
-    path = bench_root / image
+def run_benchmark(record: dict[str, Any]) -> Any:
+    """The benchmark a run was made on (:class:`dfabench.data.manifest.Benchmark`), loaded from the folder its
+    record names and refused (:class:`DfabenchError`, exit 2) when that folder is not there or its fingerprint is
+    not the run's: the judge sends only images that the run's own benchmark manifest names."""
+    from dfabench.data.manifest import load_benchmark
+
+    bench = record.get("benchmark") or {}
+    path = bench.get("path")
+    if not path or not Path(path).is_dir():
+        raise DfabenchError(f"--with-image needs the benchmark images, but the run's benchmark folder {path!r} "
+                            "is not there")
+    benchmark = load_benchmark(path)
+    recorded, actual = bench.get("fingerprint"), benchmark.fingerprint()
+    if actual != recorded:
+        raise DfabenchError(f"--with-image: the benchmark at {path} has fingerprint {actual[:12]}, but the run was "
+                            f"made on {str(recorded)[:12]}; its images are not the run's (nothing was sent)")
+    return benchmark
+
+
+def benchmark_image(root: Path, relative: str | None, sample_id: str) -> Path:
+    """The image file of a manifest record, inside the benchmark folder: a relative ``/`` path without ``..``
+    whose real path (symbolic links resolved) stays in the folder. Raises :class:`JudgmentError` otherwise."""
+    if relative is None:
+        raise JudgmentError(f"sample {sample_id!r} is not in the benchmark manifest: no image to send")
+    if (not isinstance(relative, str) or not relative or relative.startswith("/") or "\\" in relative
+            or "\0" in relative or relative[1:2] == ":" or ".." in relative.split("/")):
+        raise JudgmentError(f"the manifest's image path {relative!r} for sample {sample_id!r} is not a relative "
+                            "path inside the benchmark folder")
+    path = root / relative
+    real_root = os.path.realpath(root)
+    if os.path.commonpath([real_root, os.path.realpath(path)]) != real_root:
+        raise JudgmentError(f"the image {relative!r} of sample {sample_id!r} leads outside the benchmark folder "
+                            "(through a symbolic link)")
     if not path.is_file():
         raise JudgmentError(f"image not found: {path}")
+    return path
+
+
+def _image_url(path: Path) -> str:
     data = path.read_bytes()
     mime = mimetypes.guess_type(path.name)[0] or "image/png"
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
@@ -385,15 +559,20 @@ def _norm_task(name: str) -> str:
 
 def plan_judging(folder: RunFolder, record: dict[str, Any], settings: JudgeSettings, tasks: list[str],
                  cache: Any) -> list[TaskPlan]:
-    """What each task needs: cached judgments, rule-scored empty answers, and the calls to make."""
-    bench = (record.get("benchmark") or {}).get("path")
-    bench_root = Path(bench) if bench and Path(bench).is_dir() else None
-    if settings.with_image and bench_root is None:
-        raise DfabenchError(f"--with-image needs the benchmark images, but the run's benchmark folder {bench!r} "
-                            "is not there")
+    """What each task needs: cached judgments, rule-scored empty answers, and the calls to make.
+
+    With ``--with-image`` the images come from the run's benchmark manifest, by sample id (:func:`run_benchmark`,
+    :func:`benchmark_image`); a sample log's own ``image`` field is never read.
+    """
+    benchmark = run_benchmark(record) if settings.with_image else None
+    images = {sample.id: sample.image for sample in benchmark.samples} if benchmark is not None else {}
     plans = []
     for task in tasks:
         rubric = _rubric_for(task, record["tasks"][task], settings)
+        if not rubric.delimits_data:
+            raise DfabenchError(f"rubric {rubric.label} ({rubric.path}) puts the answer into the judge prompt "
+                                "without delimiters that the answer cannot forge (prompt_format 1); judge with a "
+                                f"prompt_format {NONCE_PROMPT_FORMAT} rubric (shipped: {', '.join(list_rubrics())})")
         identity = _identity(settings, rubric)
         plan = TaskPlan(task=task, rubric=rubric, records=folder.read_samples(task))
         keys: dict[str, WorkItem] = {}
@@ -412,9 +591,9 @@ def plan_judging(folder: RunFolder, record: dict[str, Any], settings: JudgeSetti
                 continue
             image_sha = None
             image_url = None
-            if settings.with_image:
+            if benchmark is not None:
                 try:
-                    image_url = _image_url(bench_root, sample)
+                    image_url = _image_url(benchmark_image(benchmark.root, images.get(sample_id), sample_id))
                 except JudgmentError as exc:
                     plan.errors[sample_id] = str(exc)
                     continue
@@ -469,14 +648,14 @@ class Tally:
 
 
 class _Scrubber:
+    """Error text from the endpoint, made safe to record: the key and every credential redacted
+    (:func:`dfabench.redact.redact_clip`), one line, at most 300 characters."""
+
     def __init__(self, secret: str | None):
-        self.secret = secret if secret and secret != PLACEHOLDER_KEY and len(secret) >= 4 else None
+        self.secrets = (secret,) if secret and secret != PLACEHOLDER_KEY else ()
 
     def __call__(self, text: str) -> str:
-        text = " ".join(str(text).split())
-        if self.secret:
-            text = text.replace(self.secret, "***")
-        return _clip(text, 300)
+        return redact_clip(text, 300, self.secrets, one_line=True)
 
 
 async def _call_once(client: Any, item: WorkItem, settings: JudgeSettings) -> Any:
@@ -698,11 +877,14 @@ def judge_run(run_dir: str | Path, settings: JudgeSettings, tasks: list[str] | N
     out = stream or sys.stderr
     folder = RunFolder(run_dir)
     record = folder.read_record()
+    snapshot = canonical_json(record)
     chosen = judged_tasks(record, folder, tasks)
     if not chosen:
         raise DfabenchError(f"{folder.path}: no text task to judge (tasks: {', '.join(record.get('tasks', {}))})")
     if settings.concurrency < 1 or settings.max_retries < 0 or settings.timeout <= 0:
         raise DfabenchError("--concurrency must be >= 1, --max-retries >= 0 and --timeout > 0")
+    if not dry_run:
+        folder.check_integrity(record, "judge it")  # before any call or file
     cache = _cache(folder, settings, dry_run)
     summary = JudgeSummary(dry_run=dry_run)
     started = time.monotonic()
@@ -740,10 +922,24 @@ def judge_run(run_dir: str | Path, settings: JudgeSettings, tasks: list[str] | N
                                  "rubric_version": plan.rubric.version, "rubric_sha256": plan.rubric.sha256,
                                  "with_image": settings.with_image, "n_judged": task_summary.n_judged,
                                  "n_failed": task_summary.n_failed}
-        folder.write_samples(plan.task, plan.records)
     summary.cost = summary.tally.cost(settings)
     summary.seconds = time.monotonic() - started
-    record = folder.read_record()
+    with folder.transaction() as tx:  # one commit: the judged logs, their re-scored metrics, run.json
+        record = folder.read_record()
+        if canonical_json(record) != snapshot:
+            raise DfabenchError(f"{folder.path} was changed by another process while it was being judged; nothing "
+                                "was written: run the same command again (the judgments are cached)")
+        folder.check_integrity(record, "judge it")
+        _write_judged(tx, folder, record, plans, identities, chosen, settings, summary, rescore)
+    _print_summary(summary, settings, out)
+    return summary
+
+
+def _write_judged(tx: Transaction, folder: RunFolder, record: dict[str, Any], plans: list[TaskPlan],
+                  identities: dict[str, Any], chosen: list[str], settings: JudgeSettings, summary: JudgeSummary,
+                  rescore: bool) -> None:
+    """Stage the judged logs (re-scored unless ``rescore`` is false), their hashes and the judge
+    identity in run.json."""
     previous = record.get("judge") or {}
     first = identities[chosen[0]]
     record["judge"] = {
@@ -754,13 +950,15 @@ def judge_run(run_dir: str | Path, settings: JudgeSettings, tasks: list[str] | N
                      "completion_tokens": summary.tally.completion_tokens, "cost_usd": summary.cost,
                      "seconds": round(summary.seconds, 3), "models_reported": dict(summary.models)},
     }
-    folder.write_record(record)
+    judged = {plan.task: plan.records for plan in plans}
     if rescore:
-        from dfabench.scoring import rescore_run
+        from dfabench.scoring import rescore_record
 
-        rescore_run(folder.path, chosen)
-    _print_summary(summary, settings, out)
-    return summary
+        rescore_record(folder, record, chosen, write_samples=False, samples=judged)
+    for task, records in judged.items():
+        log = record.setdefault("samples", {}).get(task) or {}
+        record["samples"][task] = {**log, "file": samples_file_name(task), "sha256": tx.write_samples(task, records)}
+    tx.write_record(record)
 
 
 def _main_model(models: Counter, settings: JudgeSettings) -> str:
@@ -790,7 +988,9 @@ def _summarise(plan: TaskPlan, results: dict[str, CallResult], dry_run: bool) ->
 def _apply(plan: TaskPlan, results: dict[str, CallResult], settings: JudgeSettings) -> Counter:
     """Write each sample's ``judge`` field; returns the reported model ids."""
     rubric = plan.rubric
-    base = {"rubric": rubric.name, "rubric_version": rubric.version, "with_image": settings.with_image}
+    # the judge identity each result was produced under (``dfabench verify`` checks run.json against it)
+    base = {"rubric": rubric.name, "rubric_version": rubric.version, "rubric_sha256": rubric.sha256,
+            "with_image": settings.with_image}
     by_id: dict[str, dict[str, Any]] = {}
     models: Counter = Counter()
     for sample_id, value in plan.cached.items():

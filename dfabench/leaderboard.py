@@ -7,22 +7,27 @@ An entry is a folder holding a run record (``run.json``) and its per-sample logs
 ``dfabench leaderboard build`` writes ``leaderboard/README.md`` and ``leaderboard/leaderboard.json``.
 Before a number is shown, the entry is verified (:mod:`dfabench.verify`: log hashes and every
 metric re-derived from the per-sample logs). Numbers are ranked together only when they are
-comparable: the same benchmark (fingerprint and split), the same task spec (fingerprint), a full run
-(no ``--limit``) and, for judge scores, the same judge identity. Anything else is listed under
-"not ranked" with the reason. A task a model cannot do reads "n/a", never a number.
+comparable: the same benchmark (fingerprint and split), the same task spec (fingerprint), a complete
+selection of the same samples (no ``--limit``; the id set of ``tasks[T].selection`` is the benchmark's
+when ``--bench`` is given, else the one most complete entries share) and, for judge scores, the same
+judge identity. Anything else is listed under "not ranked" with the reason. A task a model cannot do
+reads "n/a", never a number. An entry that does not verify, cannot be read, or cannot be re-derived on
+this machine (a missing optional package: the reason says what to install) is excluded and listed with
+the reason; the other entries are built all the same and ``dfabench leaderboard build`` exits with 1.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dfabench.errors import DfabenchError
-from dfabench.store import RUN_RECORD, RunFolder, atomic_write_text
+from dfabench.escape import markdown_code, markdown_text
+from dfabench.redact import credential_paths, redact, scrub_value
+from dfabench.store import RUN_RECORD, RunFolder
 
 #: the columns of each task's table, in order; the first is the ranking key (higher is better,
 #: except for metrics listed in LOWER_IS_BETTER)
@@ -40,6 +45,8 @@ TASK_ORDER = ["DF-D", "DF-C", "AD", "FC", "FL"]
 @dataclass
 class BuildResult:
     written: list[Path] = field(default_factory=list)
+    #: ``"ENTRY: reason"`` for every entry left out (it does not verify, cannot be read, or cannot be
+    #: re-derived here); any makes the build exit with 1
     excluded: list[str] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)
 
@@ -52,25 +59,67 @@ def submit_run(run_dir: Path, entries: Path, *, name: str | None = None, force: 
     record = folder.read_record()
     report = verify(run_dir)
     if not report.ok:
-        raise DfabenchError(f"{run_dir} does not verify; fix it before submitting: {'; '.join(report.failed[:3])}")
+        raise DfabenchError(f"{run_dir} does not verify; fix it before submitting: "
+                            f"{'; '.join((report.failed + report.unverifiable)[:3])}")
+    leaks = credential_problems(folder, record)
+    if leaks:
+        more = f" (and {len(leaks) - 3} more places)" if len(leaks) > 3 else ""
+        raise DfabenchError(f"{run_dir} is not submitted: {'; '.join(leaks[:3])}{more}: what looks like a credential "
+                            "(an older dfabench stored it unredacted); re-run with this dfabench, which stores "
+                            "credentials as ***, and submit that run")
     model = record.get("model", {})
     name = name or f"{model.get('name', 'model')}-{str(model.get('fingerprint', ''))[:8]}"
     if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
         raise DfabenchError(f"bad entry name {name!r}: use letters, digits, '-', '_' and '.'")
     target = Path(entries) / name
-    if target.exists():
-        if not force:
-            raise DfabenchError(f"entry {target} exists (use --force to replace it)")
-        shutil.rmtree(target)
-    target.mkdir(parents=True)
-    shutil.copy2(folder.record_path, target / RUN_RECORD)
-    for info in record.get("samples", {}).values():
-        shutil.copy2(folder.path / info["file"], target / info["file"])
-    if (folder.path / "masks").is_dir():
-        shutil.copytree(folder.path / "masks", target / "masks")
-    meta = {"name": name}
-    (target / "entry.json").write_text(json.dumps(meta, indent=2) + "\n")
+    if target.exists() and not force:
+        raise DfabenchError(f"entry {target} exists (use --force to replace it)")
+    changed = DfabenchError(f"{run_dir} changed while it was being submitted; submit it again (nothing was changed)")
+    with RunFolder(target).transaction(create=True) as tx:  # one commit; --force replaces the old entry at the switch
+        tx.delete_tree()
+        copied = folder.record_path.read_bytes()
+        if json.loads(copied) != record:
+            raise changed
+        command = scrub_value(record.get("command"))
+        if command != record.get("command"):  # informative only (no hash covers it): scrubbed, not refused
+            copied = (json.dumps({**record, "command": command}, indent=2, ensure_ascii=False, default=str)
+                      + "\n").encode("utf-8")
+        tx.write_bytes(RUN_RECORD, copied)
+        for info in record.get("samples", {}).values():
+            if tx.write_bytes(info["file"], (folder.path / info["file"]).read_bytes()) != info.get("sha256"):
+                raise changed
+        if (folder.path / "masks").is_dir():
+            for path in sorted(p for p in (folder.path / "masks").rglob("*") if p.is_file()):
+                tx.write_bytes(path.relative_to(folder.path).as_posix(), path.read_bytes())
+        if any(tx.staged().get(rel) != digest for info in record.get("samples", {}).values()
+               for rel, digest in (info.get("masks") or {}).items()):
+            raise changed
+        tx.write_text("entry.json", json.dumps({"name": name}, indent=2) + "\n")
     return target
+
+
+def credential_problems(folder: RunFolder, record: dict[str, Any]) -> list[str]:
+    """Where a run still holds a credential (:mod:`dfabench.redact`), apart from its command line: the model's
+    arguments and identity, the judge record, and the error fields of the per-sample logs. A run written by
+    this version holds none; one written by an older version could."""
+    found = [f"run.json {where}" for where in credential_paths(
+        {name: record[name] for name in ("model", "judge") if record.get(name) is not None})]
+    for info in (record.get("samples") or {}).values():
+        with open(folder.path / info["file"], encoding="utf-8") as handle:
+            for lineno, line in enumerate(handle, 1):
+                if '"error": null' in line and '"judge": null' in line:
+                    continue  # the common case: nothing that could hold one
+                try:
+                    sample = json.loads(line)
+                except ValueError:
+                    continue  # verify has judged the log already
+                if not isinstance(sample, dict):
+                    continue
+                judge = sample.get("judge")
+                texts = [sample.get("error"), judge.get("error") if isinstance(judge, dict) else None]
+                if any(isinstance(text, str) and redact(text) != text for text in texts):
+                    found.append(f"{info['file']} line {lineno}")
+    return found
 
 
 def _judge_key(record: dict[str, Any], task_id: str) -> str | None:
@@ -120,7 +169,6 @@ def build_leaderboard(entries: Path, out: Path, benches: list[Path] = ()) -> Bui
     """Verify every entry and write the tables. ``benches``: benchmark folders that entries need to
     be re-derived (FL's reference masks), matched to the entries by fingerprint."""
     from dfabench.data.manifest import load_benchmark
-    from dfabench.verify import verify
 
     by_fingerprint = {load_benchmark(b).fingerprint(): Path(b) for b in benches}
     entries = Path(entries)
@@ -129,27 +177,16 @@ def build_leaderboard(entries: Path, out: Path, benches: list[Path] = ()) -> Bui
     result = BuildResult()
     loaded: list[tuple[str, Path, dict[str, Any], dict[str, Any]]] = []
     for path in sorted(p for p in entries.iterdir() if p.is_dir()):
-        if not (path / RUN_RECORD).exists():
-            result.excluded.append(f"{path.name}: no {RUN_RECORD}")
-            continue
         try:
-            fingerprint = json.loads((path / RUN_RECORD).read_text()).get("benchmark", {}).get("fingerprint")
-            report = verify(path, bench_root=by_fingerprint.get(fingerprint))
-        except (DfabenchError, ValueError, AttributeError) as exc:
+            item = _load_entry(path, by_fingerprint)
+        except _Excluded as exc:
             result.excluded.append(f"{path.name}: {exc}")
             continue
-        if not report.ok:
-            result.excluded.append(f"{path.name}: does not verify ({'; '.join(report.failed[:2])})")
+        except Exception as exc:  # noqa: BLE001 - one bogus entry never stops the build; it is listed
+            text = " ".join(str(exc).split())
+            result.excluded.append(f"{path.name}: cannot be read ({type(exc).__name__}: {text[:300]})")
             continue
-        record = RunFolder(path).read_record()
-        meta = {}
-        if (path / "entry.json").exists():
-            try:
-                meta = json.loads((path / "entry.json").read_text())
-            except ValueError:
-                result.excluded.append(f"{path.name}: entry.json is malformed JSON")
-                continue
-        loaded.append((meta.get("name") or path.name, path, record, meta))
+        loaded.append(item)
 
     records = [r for _, _, r, _ in loaded]
     reference = _reference_fingerprints(records)
@@ -179,27 +216,31 @@ def build_leaderboard(entries: Path, out: Path, benches: list[Path] = ()) -> Bui
     for (fingerprint, split), items in sorted(boards.items(), key=lambda kv: -len(kv[1])):
         bench_name = items[0][2].get("benchmark", {}).get("name")
         board = {"benchmark": bench_name, "fingerprint": fingerprint, "split": split, "tasks": {}}
-        lines += [f"## {bench_name} (split {split}, fingerprint `{str(fingerprint)[:12]}`)", ""]
+        lines += [f"## {markdown_text(bench_name)} (split {markdown_text(split)}, fingerprint "
+                  f"{markdown_code(str(fingerprint)[:12])})", ""]
         description = items[0][2].get("benchmark", {}).get("description")
         if description:
-            lines += [f"> {' '.join(str(description).split())}", ""]
+            lines += [f"> {markdown_text(description)}", ""]
         for task_id in [t for t in TASK_ORDER if any(t in i[2].get("tasks", {}) for i in items)] + sorted(
                 {t for i in items for t in i[2].get("tasks", {})} - set(TASK_ORDER)):
             columns = COLUMNS.get(task_id) or sorted({m for i in items for m in i[2].get("metrics", {})
                                                       .get(task_id, {})})
             rows = []
+            ranked_ids = _reference_ids(items, task_id, reference.get(task_id), by_fingerprint.get(fingerprint),
+                                        split)
             for name, _path, record, _meta in items:
                 info = record.get("tasks", {}).get(task_id)
                 if info is None:
                     continue
-                why = _not_comparable(record, task_id, info, reference)
+                why = _not_comparable(record, task_id, info, reference, ranked_ids)
                 if why:
                     data["not_ranked"].append({"entry": name, "task": task_id, "reason": why})
                     continue
                 metrics = record.get("metrics", {}).get(task_id, {})
                 counts = record.get("counts", {}).get(task_id, {})
                 status = info.get("status", "")
-                row = {"entry": name, "model": record["model"].get("name"), "args": record["model"].get("args"),
+                row = {"entry": name, "model": record["model"].get("name"),
+                       "args": scrub_value(record["model"].get("args")),  # an entry copied by hand too
                        "na": status.startswith("n/a"), "counts": counts, "values": {}}
                 for column in columns:
                     metric = metrics.get(column)
@@ -226,31 +267,115 @@ def build_leaderboard(entries: Path, out: Path, benches: list[Path] = ()) -> Bui
 
             rows.sort(key=rank_key)
             board["tasks"][task_id] = {"columns": columns, "rows": rows}
-            lines += [f"### {task_id}", "", _markdown_table(task_id, columns, rows), ""]
+            lines += [f"### {markdown_text(task_id)}", "", _markdown_table(task_id, columns, rows), ""]
         data["boards"].append(board)
     if data["not_ranked"]:
         lines += ["## Not ranked", ""]
-        lines += [f"- {x['entry']} / {x['task']}: {x['reason']}" for x in data["not_ranked"]]
+        lines += [f"- {markdown_text(x['entry'])} / {markdown_text(x['task'])}: {markdown_text(x['reason'])}"
+                  for x in data["not_ranked"]]
         lines.append("")
     if result.excluded:
-        lines += ["## Excluded entries", ""] + [f"- {x}" for x in result.excluded] + [""]
+        lines += ["## Excluded entries", ""] + [f"- {markdown_text(x)}" for x in result.excluded] + [""]
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "README.md", "\n".join(lines))
-    atomic_write_text(out / "leaderboard.json", json.dumps(data, indent=2, default=str) + "\n")
+    with RunFolder(out).transaction(create=True) as tx:  # the outputs switch together
+        tx.write_text("README.md", "\n".join(lines))
+        tx.write_text("leaderboard.json", json.dumps(data, indent=2, default=str) + "\n")
     result.written = [out / "README.md", out / "leaderboard.json"]
     result.data = data
     return result
 
 
-def _not_comparable(record: dict[str, Any], task_id: str, info: dict[str, Any], reference: dict[str, str]
-                    ) -> str | None:
-    if record.get("limit") is not None:
-        return f"partial run (--limit {record['limit']})"
+def _not_comparable(record: dict[str, Any], task_id: str, info: dict[str, Any], reference: dict[str, str],
+                    ranked_ids: str | None = None) -> str | None:
+    """Why a task of an entry is not ranked with the others (``None``: it is): another task spec, a
+    partial selection (``--limit``), or another set of samples than the ranked one (``ranked_ids``)."""
+    from dfabench.selection import is_complete
+
     if info.get("fingerprint") != reference.get(task_id):
         return (f"task spec {str(info.get('fingerprint'))[:12]} differs from the ranked spec "
                 f"{str(reference.get(task_id))[:12]} (version {info.get('version')})")
+    if str(info.get("status", "")).startswith("n/a"):
+        return None  # shown as n/a, never ranked
+    selection = info.get("selection")
+    if not isinstance(selection, dict):
+        return "no selection record (which samples it answered is unknown; made by an older dfabench)"
+    if not is_complete(selection):
+        limit = f" (--limit {selection.get('limit')})" if selection.get("limit") is not None else ""
+        return f"partial run: {selection.get('n')} of {selection.get('n_available')} samples{limit}"
+    if ranked_ids is not None and selection.get("ids_sha256") != ranked_ids:
+        return (f"answered another set of samples (ids {str(selection.get('ids_sha256'))[:12]}) than the ranked "
+                f"set ({ranked_ids[:12]}) of this benchmark split")
     return None
+
+
+class _Excluded(Exception):
+    """An entry left out of the build; the message is the reason."""
+
+
+def _load_entry(path: Path, by_fingerprint: dict[str, Path]) -> tuple[str, Path, dict[str, Any], dict[str, Any]]:
+    """``(name, path, record, meta)`` of a verified entry; :class:`_Excluded` with the reason when it does
+    not verify, cannot be checked here, or is not shaped like an entry."""
+    from dfabench.verify import read_record, verify
+
+    if not (path / RUN_RECORD).exists():
+        raise _Excluded(f"no {RUN_RECORD}")
+    try:
+        record = read_record(RunFolder(path))
+    except DfabenchError as exc:
+        raise _Excluded(f"cannot be read ({exc})") from None
+    bench = record.get("benchmark")
+    fingerprint = bench.get("fingerprint") if isinstance(bench, dict) else None
+    report = verify(path, bench=by_fingerprint.get(fingerprint) if isinstance(fingerprint, str) else None)
+    if report.failed:
+        raise _Excluded(f"does not verify ({'; '.join(report.failed[:2])})")
+    if report.unverifiable:
+        raise _Excluded(f"cannot be re-derived here: {'; '.join(report.unverifiable[:2])}")
+    meta: Any = {}
+    if (path / "entry.json").exists():
+        try:
+            meta = json.loads((path / "entry.json").read_text(encoding="utf-8"))
+        except (ValueError, RecursionError):
+            raise _Excluded("entry.json is malformed JSON") from None
+        if not isinstance(meta, dict) or not isinstance(meta.get("name", ""), str):
+            raise _Excluded("entry.json must be a mapping whose 'name' is a string")
+    shown = {"model.name": record["model"].get("name"), "benchmark.name": record["benchmark"].get("name"),
+             "benchmark.split": record["benchmark"].get("split"),
+             "benchmark.description": record["benchmark"].get("description")}
+    shown.update({f"tasks.{t}.status": info.get("status") for t, info in record.get("tasks", {}).items()})
+    wrong = [k for k, v in shown.items() if v is not None and not isinstance(v, str)]
+    if wrong or not isinstance(record["model"].get("args") or {}, dict):
+        raise _Excluded(f"run.json: {', '.join(wrong) or 'model.args'} must be text (a mapping for model.args)")
+    return meta.get("name") or path.name, path, record, meta
+
+
+def _reference_ids(items: list, task_id: str, fingerprint: str | None, bench: Path | None, split: Any) -> str | None:
+    """The sample-id set a board ranks for a task: the benchmark's own selection when the benchmark
+    is given (``--bench``), else the most common among the complete entries of the ranked task spec."""
+    from dfabench.selection import is_complete, select_samples
+
+    if bench is not None:
+        from dfabench.data.manifest import load_benchmark
+        from dfabench.scoring import task_from_record
+
+        spec = next((task_from_record(task_id, r["tasks"][task_id], path) for _, path, r, _ in items
+                     if r.get("tasks", {}).get(task_id, {}).get("fingerprint") == fingerprint), None)
+        if spec is not None:
+            try:
+                pool = load_benchmark(bench).select(split if isinstance(split, str) else None)
+            except DfabenchError:
+                pool = None  # its entries did not verify against it: fall back to the entries' own
+            if pool is not None:
+                return select_samples(spec, pool, str(split), None)[1]["ids_sha256"]
+    seen: Counter = Counter()
+    sizes: dict[Any, int] = {}
+    for _, _, record, _ in items:
+        info = record.get("tasks", {}).get(task_id) or {}
+        if info.get("fingerprint") == fingerprint and is_complete(info.get("selection")) and not str(
+                info.get("status", "")).startswith("n/a"):
+            seen[info["selection"].get("ids_sha256")] += 1
+            sizes[info["selection"].get("ids_sha256")] = info["selection"]["n"]
+    # a tie goes to the larger set: a subset of the split is what a cherry-picked entry answers
+    return max(seen, key=lambda ids: (seen[ids], sizes[ids])) if seen else None
 
 
 def _cell(metric: dict[str, Any] | None) -> str:
@@ -266,7 +391,9 @@ def _cell(metric: dict[str, Any] | None) -> str:
 
 
 def _markdown_table(task_id: str, columns: list[str], rows: list[dict[str, Any]]) -> str:
-    header = ["#", "entry", "model", *columns, "n", "failed", "unparsed"]
+    """One task's table; every text from an entry (names, model arguments, metric names) goes through
+    :func:`dfabench.escape.markdown_text`, so that a cell is one cell and reads as what it holds."""
+    header = ["#", "entry", "model", *(markdown_text(c) for c in columns), "n", "failed", "unparsed"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for rank, row in enumerate(rows, 1):
         counts = row["counts"] or {}
@@ -276,7 +403,8 @@ def _markdown_table(task_id: str, columns: list[str], rows: list[dict[str, Any]]
             cells = [_cell(row["values"].get(c)) for c in columns] + [
                 str(counts.get("n", "")), str(counts.get("n_failed", "")), str(counts.get("n_unparsed", ""))]
         args = json.dumps(row["args"]) if row["args"] else ""
-        model = f"{row['model']} {args}".strip().replace("|", "\\|")
-        lines.append("| " + " | ".join([str(rank) if not row["na"] else "", row["entry"], model, *cells]) + " |")
+        model = markdown_text(f"{row['model']} {args}".strip())
+        lines.append("| " + " | ".join([str(rank) if not row["na"] else "", markdown_text(row["entry"]), model,
+                                        *cells]) + " |")
     return "\n".join(lines)
 

@@ -5,8 +5,8 @@ responses up in the SQLite response cache; for the rest it decodes the images (a
 oversized image fails that sample only), calls the model once for the batch and, if that
 raises, once per sample, so one bad sample never takes its batch down. Each answered batch is
 committed to the cache before the next one starts: a run killed with SIGKILL and started again
-asks the model only for what it had not answered. The per-sample log and the run record are
-written at the end, atomically.
+asks the model only for what it had not answered. The per-sample logs, the predicted masks and
+the run record are committed at the end as one transaction, under the run folder's lock.
 """
 
 from __future__ import annotations
@@ -27,7 +27,10 @@ from typing import Any
 from dfabench import __version__
 from dfabench.data.manifest import Benchmark, Sample, load_benchmark
 from dfabench.errors import DfabenchError
+from dfabench.images import DEFAULT_MAX_IMAGE_PIXELS, max_image_pixels  # noqa: F401 - re-exported
 from dfabench.models import GenerateRequest, Model, Response, ScoreRequest, Scores
+from dfabench.redact import redact, redact_clip, scrub_value
+from dfabench.selection import left_out_note, select_samples
 from dfabench.store import (
     CACHE_FILE,
     SCHEMA_VERSION,
@@ -35,13 +38,11 @@ from dfabench.store import (
     RunFolder,
     cache_key,
     canonical_json,
+    samples_file_name,
     sha256_text,
 )
 from dfabench.tasks import TaskSpec
 
-#: images with more pixels than this are refused (a decompression bomb guard); override with
-#: the environment variable DFABENCH_MAX_IMAGE_PIXELS
-DEFAULT_MAX_IMAGE_PIXELS = 64_000_000
 NO_CATEGORIES = "model gave no category probabilities"
 #: threads decoding images ahead of the model (DFABENCH_DECODE_THREADS overrides)
 DECODE_THREADS = int(os.environ.get("DFABENCH_DECODE_THREADS") or max(1, min(4, os.cpu_count() or 1)))
@@ -54,30 +55,29 @@ class ImageError(Exception):
     """An image that exists but cannot be used (corrupt, truncated, too large)."""
 
 
-def max_image_pixels() -> int:
-    try:
-        return int(os.environ.get("DFABENCH_MAX_IMAGE_PIXELS", DEFAULT_MAX_IMAGE_PIXELS))
-    except ValueError:
-        return DEFAULT_MAX_IMAGE_PIXELS
-
-
 def decode_image(path: str, limit: int | None = None):
-    """Open and fully decode an image as RGB; raise :class:`ImageError` with the reason."""
+    """Open and fully decode an image as 8-bit RGB; raise :class:`ImageError` with the reason.
+
+    16-bit, 32-bit integer and float images are scaled to 8 bits or refused by the one rule of
+    :mod:`dfabench.images` (a 16-bit PNG is divided by 257, a float TIFF in [0, 1] multiplied by 255);
+    the pixel limit (``DFABENCH_MAX_IMAGE_PIXELS``) is checked before decoding and is Pillow's too."""
     from PIL import Image
 
-    limit = max_image_pixels() if limit is None else limit
+    from dfabench.images import UnsupportedImage, apply_pixel_limit, to_rgb
+
+    limit = apply_pixel_limit(limit)
     try:
         with Image.open(path) as image:
             width, height = image.size
             if width * height > limit:
                 raise ImageError(f"image too large to decode safely ({width}x{height} pixels > {limit}; "
                                  "raise DFABENCH_MAX_IMAGE_PIXELS to allow it)")
-            if image.mode == "RGB":
-                image.load()
-                return image
-            return image.convert("RGB")
+            image.load()
+            return to_rgb(image)
     except ImageError:
         raise
+    except UnsupportedImage as exc:
+        raise ImageError(f"cannot use image: {exc}") from None
     except Image.DecompressionBombError as exc:
         raise ImageError(f"image too large to decode safely ({exc})") from None
     except (OSError, ValueError, SyntaxError) as exc:
@@ -173,22 +173,42 @@ def _environment() -> dict[str, Any]:
 
 
 def model_record(entry, args: dict[str, Any], model: Model) -> dict[str, Any]:
-    """The model's identity as stored in run.json; its hash keys the response cache."""
+    """The model's identity as stored in run.json; its hash keys the response cache.
+
+    The arguments and the model's identity are stored scrubbed of credentials (:func:`dfabench.redact.scrub_value`:
+    a URL's user information and secret query values, arguments named like keys), and the fingerprint is taken
+    over what is stored: credentials are operational, changing only them keeps the cached answers. For a plugin
+    installed editable or loaded without a distribution, ``source`` pins its code (:meth:`ModelEntry.source_identity`):
+    editing it changes the fingerprint, so earlier answers are never served for the new code.
+    """
     record = {
         "name": entry.name,
         "plugin": entry.plugin,
         "distribution": entry.distribution,
         "version": entry.version,
-        "args": args,
-        "identity": model.identity(),
+        "args": scrub_value(args),
+        "identity": scrub_value(model.identity()),
         "capabilities": sorted(model.capabilities),
     }
-    operational = set(getattr(model, "operational_args", ()))
-    answering_args = {k: v for k, v in args.items() if k not in operational}
-    record["fingerprint"] = sha256_text(canonical_json({
-        "name": entry.name, "distribution": entry.distribution, "version": entry.version,
-        "args": answering_args, "identity": record["identity"]}))
+    source = getattr(entry, "source_identity", lambda: None)()
+    if source:
+        record["source"] = source
+    record["operational_args"] = sorted(set(getattr(model, "operational_args", ())))
+    record["fingerprint"] = model_fingerprint(record)
     return record
+
+
+def model_fingerprint(model: dict[str, Any]) -> str:
+    """The hash of a model record's answering identity: name, distribution, version, the arguments
+    that change answers (all but ``operational_args``) and the model's own identity. ``dfabench verify``
+    recomputes it from run.json."""
+    operational = set(model.get("operational_args") or ())
+    answering_args = {k: v for k, v in (model.get("args") or {}).items() if k not in operational}
+    identity = {"name": model.get("name"), "distribution": model.get("distribution"),
+                "version": model.get("version"), "args": answering_args, "identity": model.get("identity")}
+    if model.get("source"):
+        identity["source"] = model["source"]  # the plugin's code, when its version does not pin it
+    return sha256_text(canonical_json(identity))
 
 
 def select_split(benchmark: Benchmark, split: str | None) -> tuple[str, list[Sample]]:
@@ -201,7 +221,19 @@ def select_split(benchmark: Benchmark, split: str | None) -> tuple[str, list[Sam
 
 
 def run(options: RunOptions, stream=None) -> dict[str, Any]:
-    """Run the predict and score stages; returns the run record (also written to run.json)."""
+    """Run the predict and score stages; returns the run record (also written to run.json).
+
+    The whole run holds the run folder's lock (a second writer gets exit 2) and writes once: the
+    per-sample logs, the predicted masks and run.json are one transaction (:mod:`dfabench.store`)."""
+    folder = RunFolder(options.out)
+    if folder.path.exists() and not folder.path.is_dir():
+        raise DfabenchError(f"{folder.path} is a file; --out must be a folder")
+    with folder.transaction(create=True):
+        return _run(options, folder, stream)
+
+
+def _run(options: RunOptions, folder: RunFolder, stream=None) -> dict[str, Any]:
+    """:func:`run` inside the run folder's transaction."""
     from dfabench.plugins import get_manager, load_object
     from dfabench.scoring import score_records
 
@@ -211,25 +243,20 @@ def run(options: RunOptions, stream=None) -> dict[str, Any]:
     benchmark = load_benchmark(options.bench)
     split, pool = select_split(benchmark, options.split)
     per_task: dict[str, list[Sample]] = {}
+    selections: dict[str, dict[str, Any]] = {}
     for task in options.tasks:
-        chosen = [s for s in pool if task.selects(s)]
-        if options.limit is not None:
-            chosen = chosen[: options.limit]
-        per_task[task.id] = chosen
+        per_task[task.id], selections[task.id] = select_samples(task, pool, split, options.limit)
     benchmark.check_files(s for samples in per_task.values() for s in samples)
     _check_reference_masks(benchmark, [s for t in options.tasks if t.reference == "mask_and_description"
                                        for s in per_task[t.id]])
     bench_fingerprint = benchmark.fingerprint()
 
-    folder = RunFolder(options.out)
     previous = folder.read_record() if folder.exists() else None
     # what an interrupted first run leaves behind: its cache, predicted masks, temporary files
     leftovers = (CACHE_FILE, f"{CACHE_FILE}-wal", f"{CACHE_FILE}-shm", f"{CACHE_FILE}-journal", "masks")
     if previous is None and folder.path.is_dir() and any(
             p.name not in leftovers and not p.name.startswith(".") for p in folder.path.iterdir()):
         raise DfabenchError(f"{folder.path} is not empty and holds no run; choose an empty or new folder for --out")
-    if folder.path.exists() and not folder.path.is_dir():
-        raise DfabenchError(f"{folder.path} is a file; --out must be a folder")
     if previous is not None:
         operational = getattr(load_object(entry.factory), "operational_args", ())
         _check_same_run(folder, previous, entry.name, options, bench_fingerprint, split, tuple(operational))
@@ -249,7 +276,7 @@ def run(options: RunOptions, stream=None) -> dict[str, Any]:
             "dfabench_version": __version__,
             "created": (previous or {}).get("created") or _now(),
             "updated": _now(),
-            "command": options.command,
+            "command": scrub_value(options.command),
             "model": model_info,
             "benchmark": {"path": str(Path(options.bench).resolve()), "name": benchmark.name,
                           "description": benchmark.info().get("description"),
@@ -282,8 +309,11 @@ def run(options: RunOptions, stream=None) -> dict[str, Any]:
             for task in options.tasks:
                 capability = task.serves(model.capabilities)
                 task_info = {"version": task.version, "fingerprint": task.fingerprint, "spec": task.canonical(),
-                             "capability": capability}
+                             "capability": capability, "selection": selections[task.id]}
                 record["tasks"][task.id] = task_info
+                note = left_out_note(task.id, selections[task.id])
+                if note:
+                    stream.write(note + "\n")
                 if capability is None:
                     task_info["status"] = (f"n/a: the model has {sorted(model.capabilities) or 'no capabilities'}, "
                                            f"the task needs one of {list(task.requires)}")
@@ -306,29 +336,45 @@ def run(options: RunOptions, stream=None) -> dict[str, Any]:
             cache.close()
     finally:
         model.close()
-    # Scoring needs no model; the files are written only once everything is computed, so a run
-    # that fails on the way leaves the folder's earlier record and logs as they were.
+    # Scoring needs no model; the files are staged and committed (one switch, when run() returns)
+    # only once everything is computed, so a run that fails or is killed on the way leaves the
+    # folder's earlier record, logs and masks as they were.
+    tx = folder.active_transaction()
     for task, samples_records in finished:
+        # this run's predicted masks are still staged: the mask metric reads the staged generation
         scored = score_records(task, samples_records, seed=options.seed, n_boot=options.n_boot,
-                               bench_root=str(benchmark.root), run_dir=str(folder.path))
+                               bench_root=str(benchmark.root),
+                               run_dir=str(tx.staging if task.reference == "mask_and_description" else folder.path))
         record["metrics"][task.id] = scored.metrics
         record["counts"][task.id] = scored.counts
         record["breakdowns"][task.id] = scored.breakdowns
     for task, samples_records in finished:
-        digest = folder.write_samples(task.id, samples_records)
-        record["samples"][task.id] = {"file": f"samples-{task.id}.jsonl", "sha256": digest}
-    folder.write_record(record)
+        log = {"file": samples_file_name(task.id), "sha256": tx.write_samples(task.id, samples_records)}
+        if task.reference == "mask_and_description":
+            log["masks"] = {path: tx.sha256_of(path) for path in sorted(
+                {(r.get("parsed") or {}).get("mask") for r in samples_records if isinstance(r.get("parsed"), dict)}
+                - {None})}
+        record["samples"][task.id] = log
+    for task in options.tasks:
+        # the earlier generation's files of a re-run task go at the switch (unless written anew)
+        tx.delete_tree(f"masks/{task.id}")
+        if task.id not in record["samples"]:
+            tx.delete(samples_file_name(task.id))
+    tx.write_record(record)
     return record
 
 
 def _check_reference_masks(benchmark: Benchmark, samples: list[Sample]) -> None:
-    """Decode every reference mask a task will score against, before any model call."""
+    """Decode every reference mask a task will score against, before any model call; a mask whose
+    size is not its image's is refused (never resized)."""
     from dfabench.errors import InputError
-    from dfabench.metrics.localization import load_mask
+    from dfabench.metrics.localization import MaskSizeError, load_reference_mask
 
     for sample in samples:
         try:
-            load_mask(str(benchmark.path_of(sample.mask)))
+            load_reference_mask(str(benchmark.path_of(sample.mask)), str(benchmark.path_of(sample.image)))
+        except MaskSizeError as exc:
+            raise InputError(benchmark.manifest, f"mask {sample.mask!r}: {exc}", f"id {sample.id!r}") from None
         except (OSError, ValueError) as exc:
             raise InputError(benchmark.manifest, f"mask {sample.mask!r} cannot be decoded ({exc})",
                              f"id {sample.id!r}") from None
@@ -357,8 +403,9 @@ def _check_same_run(folder: RunFolder, previous: dict[str, Any], model_name: str
     def answering(args: dict[str, Any] | None) -> dict[str, Any]:
         return {k: v for k, v in (args or {}).items() if k not in operational}
 
-    if old_model.get("name") != model_name or answering(old_model.get("args")) != answering(options.model_args):
-        problems.append(f"model {old_model.get('name')} {old_model.get('args')}")
+    new_args = scrub_value(options.model_args)  # stored scrubbed of credentials: compared the same way
+    if old_model.get("name") != model_name or answering(old_model.get("args")) != answering(new_args):
+        problems.append(f"model {old_model.get('name')} {scrub_value(old_model.get('args'))}")
     if previous.get("benchmark", {}).get("fingerprint") != bench_fingerprint:
         problems.append("another benchmark (fingerprint differs)")
     if previous.get("benchmark", {}).get("split") != split:
@@ -405,7 +452,8 @@ def predict_task(model: Model, model_fingerprint: str, task: TaskSpec, capabilit
             prompt_hash = sha256_text(canonical_json(messages))
         if capability == "score":
             messages, prompt_hash = None, "score"
-        key = cache_key(model_fingerprint, task_fingerprint, sample.id, prompt_hash, settings_dict)
+        key = cache_key(model_fingerprint, task_fingerprint, sample.id, prompt_hash, settings_dict,
+                        benchmark.image_sha256(sample))  # the image's content: the hashes the fingerprint took
         items.append(_Item(sample, key, prompt_hash, messages))
 
     batch_size = options.batch_size or getattr(model, "default_batch_size", 8) or 8
@@ -465,7 +513,8 @@ def predict_task(model: Model, model_fingerprint: str, task: TaskSpec, capabilit
     from dfabench.parsing import PARSERS
 
     parse = functools.lru_cache(maxsize=1 << 16)(PARSERS[task.parser])  # answers repeat; parsers are pure
-    return [_sample_record(task, item, results[item.sample.id], folder, parse) for item in items]
+    return [_sample_record(task, item, results[item.sample.id], folder, parse, model_fingerprint)
+            for item in items]
 
 
 def _answer_batch(model: Model, task: TaskSpec, capability: str, settings, batch: list[_Item],
@@ -474,6 +523,11 @@ def _answer_batch(model: Model, task: TaskSpec, capability: str, settings, batch
     todo: list[tuple[_Item, Any]] = []
     for item in batch:
         if item.key in found:
+            try:  # a cache written by an earlier version may hold answers the contract now refuses
+                _choice_logprobs(found[item.key].get("choice_logprobs"), task)
+            except AnswerError as exc:
+                out[item.sample.id] = {"error": f"model: {exc}", "payload": None, "cached": True, "model_s": 0.0}
+                continue
             out[item.sample.id] = {"payload": found[item.key], "cached": True, "model_s": 0.0}
             continue
         image = images.get(item.sample.id)
@@ -493,6 +547,7 @@ def _answer_batch(model: Model, task: TaskSpec, capability: str, settings, batch
 
     call: Callable = model.score if capability == "score" else model.generate
     requests = [make_request(item, image) for item, image in todo]
+    sizes = {item.sample.id: getattr(image, "size", None) for item, image in todo}  # (width, height)
     start = time.perf_counter()
     try:
         answers = call(requests)
@@ -516,12 +571,12 @@ def _answer_batch(model: Model, task: TaskSpec, capability: str, settings, batch
                     pairs.append((item, None, time.perf_counter() - one_start, _describe_exception(exc)))
     for item, answer, seconds, error in pairs:
         if error is None and answer is not None and getattr(answer, "error", None):
-            error = f"model: {answer.error}"
+            error = f"model: {redact(answer.error)}"
         if error is not None:
             out[item.sample.id] = {"error": error, "payload": None, "model_s": seconds}
             continue
         try:
-            payload, cacheable = _payload(answer)
+            payload, cacheable = _payload(answer, task, sizes.get(item.sample.id))
         except AnswerError as exc:
             out[item.sample.id] = {"error": f"model: {exc}", "payload": None, "model_s": seconds}
             continue
@@ -530,8 +585,9 @@ def _answer_batch(model: Model, task: TaskSpec, capability: str, settings, batch
 
 
 def _describe_exception(exc: BaseException) -> str:
+    """One line for a sample's error field: the first line of the message, redacted, then cut to 500 characters."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"model raised {type(exc).__name__}" + (f": {text[:500]}" if text else "")
+    return f"model raised {type(exc).__name__}" + (f": {redact_clip(text, 500)}" if text else "")
 
 
 class AnswerError(ValueError):
@@ -550,9 +606,43 @@ def _probability(value: Any, what: str) -> float | None:
     return value
 
 
-def _payload(answer: Response | Scores) -> tuple[dict[str, Any], bool]:
+def _choice_logprobs(value: Any, task: TaskSpec | None) -> dict[str, float] | None:
+    """The answer's ``choice_logprobs`` when they keep the contract: ``None``, or a dict whose keys are
+    exactly the task's answer choices and whose values are log-probabilities (finite, <= 0; up to
+    1e-6 above 0 is taken as rounding). :class:`AnswerError` with the reason otherwise — a score is
+    never made from, or silently dropped for, values that are not log-probabilities of the choices."""
+    if value is None or task is None:
+        return value
+    if not isinstance(value, dict):
+        raise AnswerError(f"choice_logprobs must be a dict of answer choice -> log-probability, not "
+                          f"{type(value).__name__}")
+    choices = tuple(task.choices)
+    if not choices:
+        raise AnswerError(f"choice_logprobs given for task {task.id}, which has no answer choices")
+    if set(value) != set(choices):
+        extra = sorted(map(str, set(value) - set(choices)))
+        missing = sorted(set(choices) - set(value))
+        detail = "; ".join(part for part in (f"unknown {extra}" if extra else "",
+                                             f"missing {missing}" if missing else "") if part)
+        raise AnswerError(f"choice_logprobs keys must be the task's choices {list(choices)} ({detail}); "
+                          "give None when some choice has no log-probability")
+    out: dict[str, float] = {}
+    for choice in choices:
+        number = value[choice]
+        if isinstance(number, bool) or not isinstance(number, (int, float)):
+            raise AnswerError(f"choice_logprobs[{choice!r}] is not a number: {number!r}")
+        if not math.isfinite(number) or number > 1e-6:
+            raise AnswerError(f"choice_logprobs[{choice!r}] = {number!r} is not a log-probability "
+                              "(finite and <= 0)")
+        out[choice] = float(number)
+    return out
+
+
+def _payload(answer: Response | Scores, task: TaskSpec | None = None,
+             size: tuple[int, int] | None = None) -> tuple[dict[str, Any], bool]:
     """A JSON-able form of a model answer (what the cache stores); :class:`AnswerError` when the
-    answer breaks the contract."""
+    answer breaks the contract. ``task``: its answer choices check ``choice_logprobs``; ``size``:
+    the image's (width, height), which a predicted mask must have."""
     if isinstance(answer, Scores):
         categories = answer.categories
         if categories is not None:
@@ -564,18 +654,19 @@ def _payload(answer: Response | Scores) -> tuple[dict[str, Any], bool]:
         raise AnswerError(f"expected a Response, got {type(answer).__name__}")
     payload = {"kind": "response", "text": answer.text if answer.text is not None else "",
                "prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens,
-               "choice_logprobs": answer.choice_logprobs}
+               "choice_logprobs": _choice_logprobs(answer.choice_logprobs, task)}
     if answer.mask is not None:
         import numpy as np
 
         mask = np.asarray(answer.mask)
-        payload["mask"] = _encode_mask(mask)
+        payload["mask"] = _encode_mask(mask, size)
     return payload, True
 
 
-def _encode_mask(mask) -> str:
+def _encode_mask(mask, size: tuple[int, int] | None = None) -> str:
     """A predicted mask as a base64 PNG of 0/255. Accepted: a 2-D boolean array, integers 0..255
-    (forged where > 127), or floats in [0, 1] (forged where >= 0.5, a probability map)."""
+    (forged where > 127), or floats in [0, 1] (forged where >= 0.5, a probability map), of the
+    image's shape (height, width) when ``size`` = (width, height) is given (never resized here)."""
     import base64
     import io
 
@@ -585,6 +676,9 @@ def _encode_mask(mask) -> str:
     array = np.asarray(mask)
     if array.ndim != 2 or array.size == 0:
         raise AnswerError(f"a mask must be a 2-D array (height x width), got shape {array.shape}")
+    if size is not None and tuple(array.shape) != (size[1], size[0]):
+        raise AnswerError(f"the mask has shape {tuple(array.shape)} but the image is {size[0]}x{size[1]}: a mask "
+                          f"must have the image's shape (height, width) = ({size[1]}, {size[0]})")
     if array.dtype == bool:
         binary = array
     elif np.issubdtype(array.dtype, np.integer):
@@ -603,11 +697,12 @@ def _encode_mask(mask) -> str:
 
 
 def _sample_record(task: TaskSpec, item: _Item, outcome: dict[str, Any], folder: RunFolder,
-                   parse: Callable[[str], Any]) -> dict[str, Any]:
+                   parse: Callable[[str], Any], model_fingerprint: str | None = None) -> dict[str, Any]:
     sample = item.sample
     payload = outcome.get("payload")
     record: dict[str, Any] = {
-        "id": sample.id, "task": task.id, "image": sample.image, "label": sample.label,
+        "id": sample.id, "task": task.id, "model_fingerprint": model_fingerprint, "image": sample.image,
+        "label": sample.label,
         "category": sample.category, "technique": sample.technique, "source_id": sample.source_id,
         "prompt": _last_user_text(item.messages), "prompt_hash": item.prompt_hash,
         "reference": task.reference_of(sample), "response": None, "parsed": None, "score": None,
@@ -654,14 +749,13 @@ def _sample_record(task: TaskSpec, item: _Item, outcome: dict[str, Any], folder:
 
 
 def _write_mask(folder: RunFolder, task: str, sample_id: str, encoded: str) -> str:
+    """Stage a predicted mask in the run's transaction (committed with the logs, hashed in run.json)."""
     import base64
     import hashlib
 
-    directory = folder.path / "masks" / task
-    directory.mkdir(parents=True, exist_ok=True)
-    name = hashlib.sha256(sample_id.encode()).hexdigest()[:16] + ".png"
-    (directory / name).write_bytes(base64.b64decode(encoded))
-    return f"masks/{task}/{name}"
+    relpath = f"masks/{task}/{hashlib.sha256(sample_id.encode()).hexdigest()[:16]}.png"
+    folder.active_transaction().write_bytes(relpath, base64.b64decode(encoded))
+    return relpath
 
 
 def _last_user_text(messages: list[dict[str, Any]] | None) -> str | None:

@@ -14,7 +14,8 @@ from typing import Any
 
 from dfabench.errors import DfabenchError
 from dfabench.metrics import MetricContext, MetricOutput, MetricResult
-from dfabench.store import RunFolder
+from dfabench.redact import redact
+from dfabench.store import RunFolder, Transaction, samples_file_name
 from dfabench.tasks import TaskSpec
 
 
@@ -51,7 +52,7 @@ def score_records(task: TaskSpec, records: list[dict[str, Any]], *, seed: int = 
         except DfabenchError:
             raise  # bad input (e.g. reference masks not found): nothing is written
         except Exception as exc:  # noqa: BLE001 - a broken metric is reported, never a number
-            errors[provider_name] = f"{type(exc).__name__}: {exc}"
+            errors[provider_name] = f"{type(exc).__name__}: {redact(exc)}"  # a download URL may be signed
             (stream or sys.stderr).write(f"{task.id}: metric {provider_name!r} failed: {errors[provider_name]}\n")
             continue
         output.merge(result)
@@ -80,18 +81,30 @@ def _result_dict(value: MetricResult | dict[str, Any]) -> dict[str, Any]:
 
 def rescore_run(run_dir: str | Path, tasks: list[str] | None = None, *, bench_root: str | None = None,
                 stream=None) -> dict[str, Any]:
-    """Recompute the metrics of a run folder from its per-sample logs and rewrite run.json."""
+    """Recompute the metrics of a run folder from its per-sample logs and rewrite run.json (and the
+    logs' per-sample metrics) in one transaction. A log or predicted mask that does not match the
+    hashes in run.json is refused (exit 2, nothing written): re-hashing it would make it verify."""
     folder = RunFolder(run_dir)
-    record = folder.read_record()
-    record = rescore_record(folder, record, tasks, bench_root=bench_root, stream=stream)
-    folder.write_record(record)
+    with folder.transaction() as tx:
+        record = folder.read_record()
+        folder.check_integrity(record, "re-score it")
+        record = rescore_record(folder, record, tasks, bench_root=bench_root, stream=stream, tx=tx)
+        tx.write_record(record)
     return record
 
 
 def rescore_record(folder: RunFolder, record: dict[str, Any], tasks: list[str] | None = None, *,
-                   bench_root: str | None = None, write_samples: bool = True, stream=None) -> dict[str, Any]:
+                   bench_root: str | None = None, write_samples: bool = True, stream=None,
+                   tx: Transaction | None = None, samples: dict[str, list[dict[str, Any]]] | None = None,
+                   ) -> dict[str, Any]:
     """Recompute metrics into ``record`` (a copy is not made). Task specs come from the record
-    itself, so a run is re-scored with the spec it was run with."""
+    itself, so a run is re-scored with the spec it was run with.
+
+    ``samples``: per-sample records to score instead of the folder's logs (e.g. just judged);
+    ``write_samples``: stage the re-scored logs in ``tx`` and update their SHA-256 in ``record``
+    (the caller stages run.json and commits)."""
+    if write_samples and tx is None:
+        raise ValueError("rescore_record(write_samples=True) stages the logs: pass the folder's transaction tx")
     seed = int(record.get("seed", 0))
     n_boot = int(record.get("n_boot", 1000))
     if bench_root is None:
@@ -103,15 +116,18 @@ def rescore_record(folder: RunFolder, record: dict[str, Any], tasks: list[str] |
         if task_id not in record.get("samples", {}):
             continue
         spec = task_from_record(task_id, info, folder.record_path)
-        samples = folder.read_samples(task_id)
-        scored = score_records(spec, samples, seed=seed, n_boot=n_boot, bench_root=bench_root,
+        records = (samples or {}).get(task_id)
+        if records is None:
+            records = folder.read_samples(task_id)
+        scored = score_records(spec, records, seed=seed, n_boot=n_boot, bench_root=bench_root,
                                run_dir=str(folder.path), stream=stream)
         record.setdefault("metrics", {})[task_id] = scored.metrics
         record.setdefault("counts", {})[task_id] = scored.counts
         record.setdefault("breakdowns", {})[task_id] = scored.breakdowns
         if write_samples:
-            digest = folder.write_samples(task_id, samples)
-            record.setdefault("samples", {})[task_id] = {"file": f"samples-{task_id}.jsonl", "sha256": digest}
+            digest = tx.write_samples(task_id, records)
+            log = record.setdefault("samples", {}).get(task_id) or {}
+            record["samples"][task_id] = {**log, "file": samples_file_name(task_id), "sha256": digest}
     return record
 
 

@@ -72,6 +72,8 @@ class BadAnswersModel(ConstantModel):
     """Breaks the contract on purpose: P(fake) outside [0, 1] for s0000/s0001, no category
     probabilities, and masks of the wrong shape (3-D for s0002) or a float probability map."""
 
+    capabilities = frozenset({"score", "generate", "localize"})  # as registered; ``mode`` narrows them
+
     def __init__(self, mode: str = "score", **kwargs):
         super().__init__(**kwargs)
         self.capabilities = frozenset({"score"} if mode == "score" else {"generate", "localize"})

@@ -24,7 +24,8 @@ from dfabench.testing.chat_server import ChatServer, Fault
 
 TASKS_DIR = Path(__file__).resolve().parents[1] / "tasks"
 AD_KEYS = ("region_correctness", "artifact_correctness", "completeness", "hallucination")
-_ANSWER = re.compile(r"Model answer to grade:\n<<<\n(.*?)\n>>>", re.S)
+#: the answer block of a nonce-delimited rubric prompt (prompt_format 2)
+_ANSWER = re.compile(r"\n<candidate-([0-9a-f]{16})>\n(.*)\n</candidate-\1>\n", re.S)
 
 
 def answer_of(request: dict[str, Any]) -> str:
@@ -33,7 +34,7 @@ def answer_of(request: dict[str, Any]) -> str:
         content = "".join(p.get("text", "") for p in content if p.get("type") == "text")
     match = _ANSWER.search(content)
     assert match, "the judge prompt has no answer block"
-    return match.group(1)
+    return match.group(2)
 
 
 def expected_criteria(answer: str, keys: tuple[str, ...] = AD_KEYS) -> dict[str, int]:
@@ -102,9 +103,33 @@ def make_run(path: Path, answers: list[str | None], references: list[str | None]
     digest = folder.write_samples(task, records)
     folder.write_record({
         "schema_version": SCHEMA_VERSION, "dfabench_version": "test", "model": {"name": "constant"},
-        "benchmark": {"path": str(bench) if bench else "/nonexistent-bench", "name": "test", "fingerprint": "x"},
+        "benchmark": {"path": str(bench) if bench else "/nonexistent-bench", "name": "test",
+                      "fingerprint": _fingerprint(bench)},
         "tasks": {task: {"version": spec.version, "fingerprint": spec.fingerprint, "spec": spec.canonical()}},
         "seed": 0, "n_boot": 200, "judge": None, "metrics": {}, "counts": {}, "breakdowns": {},
         "samples": {task: {"file": f"samples-{task}.jsonl", "sha256": digest}},
     })
     return folder
+
+
+def _fingerprint(bench: Path | None) -> str:
+    if bench is None or not (Path(bench) / "manifest.jsonl").exists():
+        return "x"
+    from dfabench.data.manifest import load_benchmark
+
+    return load_benchmark(bench).fingerprint()
+
+
+def make_bench(path: Path, images: dict[str, bytes | None]) -> Path:
+    """A benchmark folder whose manifest lists each sample id of ``images`` with ``images/ID.png``, holding
+    ``images[id]`` (None: listed, but the file is missing)."""
+    from dfabench.data.manifest import write_manifest
+
+    (path / "images").mkdir(parents=True, exist_ok=True)
+    records = []
+    for sample_id, data in images.items():
+        if data is not None:
+            (path / "images" / f"{sample_id}.png").write_bytes(data)
+        records.append({"id": sample_id, "image": f"images/{sample_id}.png", "label": "fake", "category": "FS"})
+    write_manifest(path / "manifest.jsonl", records)
+    return path

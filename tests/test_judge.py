@@ -132,9 +132,10 @@ def test_chat_server_injects_faults_in_order():
 
 
 def test_shipped_rubrics_are_versioned_and_render_the_sample():
-    assert {"artifact-description-v1", "conversation-v1"} <= set(list_rubrics())
+    assert {"artifact-description-v1", "conversation-v1", "artifact-description-v2", "conversation-v2"} <= set(
+        list_rubrics())
     rubric = load_rubric("artifact-description")  # latest version
-    assert (rubric.name, rubric.version) == ("artifact-description", "1")
+    assert (rubric.name, rubric.version) == ("artifact-description", "2")
     assert rubric.keys == ["region_correctness", "artifact_correctness", "completeness", "hallucination"]
     assert len(rubric.sha256) == 64
     messages = rubric.messages("Which regions?", "The {eyes} are blurred.", "Mouth {x} is warped.")
@@ -149,15 +150,17 @@ def test_shipped_rubrics_are_versioned_and_render_the_sample():
 
 
 def test_parse_judgment_validates_the_reply():
-    rubric = load_rubric("artifact-description-v1")
+    rubric = load_rubric("artifact-description-v2")
     good = {"region_correctness": 5, "artifact_correctness": 4, "completeness": 3, "hallucination": 0}
     parsed = parse_judgment(json.dumps({**good, "rationale": "ok"}), rubric)
     assert parsed["score"] == pytest.approx((5 + 4 + 3 + 0) / 20)
     assert parsed["criteria"]["completeness"] == 3.0 and parsed["rationale"] == "ok"
     fenced = "```json\n" + json.dumps(good) + "\n```"
     assert parse_judgment(fenced, rubric)["score"] == parsed["score"]
-    assert parse_judgment("Here is my grading: " + json.dumps(good) + " Thanks.", rubric)["score"] == parsed["score"]
-    bad = [None, "", "looks good", "{not json", json.dumps([1, 2]),
+    assert parse_judgment("  \n" + json.dumps(good) + "\n ", rubric)["score"] == parsed["score"]
+    # exactly one object: text around it is not a judgment (it could hide an injected one)
+    bad = ["Here is my grading: " + json.dumps(good) + " Thanks.", json.dumps(good) + " Thanks.",
+           None, "", "looks good", "{not json", json.dumps([1, 2]),
            json.dumps({**good, "completeness": 6}), json.dumps({**good, "hallucination": -1}),
            json.dumps({**good, "completeness": True}), json.dumps({**good, "completeness": "high"}),
            json.dumps({k: v for k, v in good.items() if k != "hallucination"})]
@@ -210,7 +213,7 @@ def test_judge_run_records_scores_failures_and_the_judge_identity(tmp_path, judg
 
     record = folder.read_record()
     assert record["judge"]["model"] == REPORTED  # as the endpoint reports it, not the alias asked for
-    assert record["judge"]["rubric"] == "artifact-description" and record["judge"]["rubric_version"] == "1"
+    assert record["judge"]["rubric"] == "artifact-description" and record["judge"]["rubric_version"] == "2"
     assert record["judge"]["with_image"] is False
     assert record["judge"]["tasks"]["AD"]["n_failed"] == 5
     metrics = record["metrics"]["AD"]
@@ -352,10 +355,7 @@ def test_missing_key_without_base_url_is_a_clear_error(monkeypatch, tmp_path):
 
 
 def test_dry_run_prints_the_request_and_the_call_count_without_calling(tmp_path, capsys):
-    bench = tmp_path / "bench"
-    (bench / "images").mkdir(parents=True)
-    for i in range(3):
-        (bench / "images" / f"s{i}.png").write_bytes(b"\x89PNG fake image bytes %d" % i)
+    bench = js.make_bench(tmp_path / "bench", {f"s{i}": b"\x89PNG fake image bytes %d" % i for i in range(3)})
     folder = js.make_run(tmp_path / "run", ["first answer", "second answer", ""], bench=bench)
     before = {p.name: p.read_bytes() for p in folder.path.iterdir()}
     with js.judge_server() as server:
@@ -363,7 +363,7 @@ def test_dry_run_prints_the_request_and_the_call_count_without_calling(tmp_path,
         assert server.count == 0
     out = capsys.readouterr().out
     assert "calls that would be made: 2" in out
-    assert "first answer" in out and "artifact-description-v1" in out
+    assert "first answer" in out and "artifact-description-v2" in out
     assert "<data URL," in out and "base64" not in out.split("first request", 1)[1]
     assert summary.dry_run and summary.n_called == 2
     after = {p.name: p.read_bytes() for p in folder.path.iterdir()}
@@ -371,10 +371,8 @@ def test_dry_run_prints_the_request_and_the_call_count_without_calling(tmp_path,
 
 
 def test_with_image_sends_the_benchmark_image_as_a_data_url(tmp_path):
-    bench = tmp_path / "bench"
-    (bench / "images").mkdir(parents=True)
     image = b"\x89PNG\r\n\x1a\n not really a png"
-    (bench / "images" / "s0.png").write_bytes(image)
+    bench = js.make_bench(tmp_path / "bench", {"s0": image, "s1": None})
     folder = js.make_run(tmp_path / "run", ["with image", "its image is missing"], bench=bench)
     with js.judge_server() as server:
         judge_run(folder.path, settings(server, with_image=True), stream=sys.stderr, rescore=False)
@@ -394,7 +392,9 @@ def test_cache_is_keyed_by_answer_reference_and_judge(tmp_path):
         records = folder.read_samples("AD")
         records[2]["parsed"] = "a new answer"
         records[4]["reference"] = "A new reference."
-        folder.write_samples("AD", records)
+        record = folder.read_record()
+        record["samples"]["AD"]["sha256"] = folder.write_samples("AD", records)  # a new log, hashed: no tampering
+        folder.write_record(record)
         server.reset_log()
         judge_run(folder.path, settings(server), stream=sys.stderr, rescore=False)
         assert sorted(js.answer_of(b) for b in server.bodies) == ["a new answer", "answer 4"]
@@ -403,11 +403,11 @@ def test_cache_is_keyed_by_answer_reference_and_judge(tmp_path):
         assert server.count == 6  # another judge: everything again
         server.reset_log()
         custom = tmp_path / "mine.yaml"
-        custom.write_text(Path(load_rubric("artifact-description-v1").path).read_text().replace(
-            'version: "1"', 'version: "1-local"'))
+        custom.write_text(Path(load_rubric("artifact-description-v2").path).read_text().replace(
+            'version: "2"', 'version: "2-local"'))
         judge_run(folder.path, settings(server, rubric=str(custom)), stream=sys.stderr, rescore=False)
         assert server.count == 6  # another rubric version: everything again
-    assert folder.read_record()["judge"]["rubric_version"] == "1-local"
+    assert folder.read_record()["judge"]["rubric_version"] == "2-local"
 
 
 KILL_SCRIPT = r"""

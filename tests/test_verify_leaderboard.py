@@ -81,7 +81,7 @@ def test_leaderboard_ranks_comparable_runs_and_explains_the_rest(cli, two_runs, 
     (tampered / "samples-DF-D.jsonl").write_text("{}\n")
     out_dir = tmp_path / "board"
     code, _, err = cli("leaderboard", "build", "--entries", str(entries), "--out", str(out_dir))
-    assert code == 0
+    assert code == 1  # an excluded entry is an error the maintainer must see; the build goes on
     board = json.loads((out_dir / "leaderboard.json").read_text())
     [ranked] = board["boards"]
     names = [row["entry"] for row in ranked["tasks"]["DF-D"]["rows"]]

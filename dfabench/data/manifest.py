@@ -3,7 +3,9 @@
 Record fields (DESIGN.md): ``id``, ``image`` (path relative to the folder), ``label``
 (``real``/``fake``), ``category`` (``FS``/``FR``/``FE``/``EFS`` for fakes, null for reals),
 ``technique``, ``source_id``, ``split``, and optionally ``description``, ``mask`` (relative
-path), ``conversations`` (list of ``{"from": "human"|"gpt", "value": str}``).
+path), ``conversations`` (list of ``{"from": "human"|"gpt", "value": str}``, with a human turn
+followed by a gpt turn: FC asks the last question and compares with the answer after it), ``meta``
+(free JSON, at most :data:`~dfabench.records.MAX_JSON_DEPTH` levels deep with its record).
 
 :func:`load_benchmark` refuses a bad manifest with an :class:`~dfabench.errors.InputError`
 naming the file, the record (line and id) and the problem, before any model is called.
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from dfabench.errors import InputError
+from dfabench.records import MAX_JSON_DEPTH, depth_problem, loads_json
 
 MANIFEST = "manifest.jsonl"
 LABELS = ("real", "fake")
@@ -122,7 +125,27 @@ def _record_problem(raw: dict[str, Any]) -> str | None:
             isinstance(t, dict) and t.get("from") in ("human", "gpt") and isinstance(t.get("value"), str)
             for t in conversations)):
         return "field 'conversations' must be a list of {\"from\": \"human\"|\"gpt\", \"value\": str}"
+    if conversations and not _has_question_and_answer(conversations):
+        return ("field 'conversations' needs a human turn followed by a gpt turn (FC asks the last question "
+                "and compares with the answer after it); this one has "
+                + ("only human turns" if all(t["from"] == "human" for t in conversations) else
+                   "only gpt turns" if all(t["from"] == "gpt" for t in conversations) else
+                   "no gpt turn after a human turn"))
+    meta = raw.get("meta")
+    if isinstance(meta, (dict, list)) and depth_problem(meta, MAX_JSON_DEPTH - 1):
+        return f"field 'meta' is nested deeper than {MAX_JSON_DEPTH - 1} levels"
     return None
+
+
+def _has_question_and_answer(conversations: list[dict[str, Any]]) -> bool:
+    """Whether some human turn is followed (later) by a gpt turn: FC's history and reference."""
+    seen_human = False
+    for turn in conversations:
+        if turn["from"] == "human":
+            seen_human = True
+        elif seen_human:
+            return True
+    return False
 
 
 def _where(lineno: int | None, raw: Any) -> str | None:
@@ -170,9 +193,11 @@ def read_manifest(manifest: Path) -> list[Sample]:
         with handle:
             for line in handle:
                 append(Sample(**decode(line)))
-    except (ValueError, TypeError, UnicodeDecodeError):
-        return _read_manifest_checked(manifest)
-    if not samples or not _bulk_valid(samples):
+        valid = bool(samples) and _bulk_valid(samples)
+    except (ValueError, TypeError, UnicodeDecodeError, RecursionError):
+        # malformed, too deep, or an unhashable value where a label belongs: the checked path says which
+        valid = False
+    if not valid:
         return _read_manifest_checked(manifest)
     for index, sample in enumerate(samples):
         if sample.conversations is not None:
@@ -204,6 +229,8 @@ def _bulk_valid(samples: list[Sample]) -> bool:
         return False
     if any(_record_problem(s._asdict()) for s in samples if s.conversations is not None):
         return False
+    if any(depth_problem(s.meta, MAX_JSON_DEPTH - 1) for s in samples if isinstance(s.meta, (dict, list))):
+        return False
     return len({s.id for s in samples}) == len(samples)
 
 
@@ -214,15 +241,11 @@ def _suspect_path(path: str) -> bool:
 def _read_manifest_checked(manifest: Path) -> list[Sample]:
     samples: list[Sample] = []
     seen: dict[str, int] = {}
-    loads = json.loads
     with open(manifest, "rb") as handle:
         for lineno, line in enumerate(handle, 1):
             if not line.strip():
                 continue
-            try:
-                raw = loads(line)
-            except ValueError as exc:
-                raise InputError(manifest, f"malformed JSON ({exc})", f"line {lineno}") from None
+            raw = loads_json(line, manifest, f"line {lineno}")
             sample = parse_record(raw, manifest, lineno)
             first = seen.setdefault(sample.id, lineno)
             if first != lineno:
@@ -256,6 +279,7 @@ class Benchmark:
         self.samples = samples
         self.manifest = Path(manifest)
         self._fingerprint: str | None = None
+        self._file_sha256: dict[str, str] = {}
 
     @property
     def name(self) -> str:
@@ -334,8 +358,20 @@ class Benchmark:
         path, size and modification time, so a re-run only stats the files.
         """
         if self._fingerprint is None:
-            self._fingerprint = compute_fingerprint(self)
+            self._fingerprint, self._file_sha256 = fingerprint_and_file_hashes(self)
         return self._fingerprint
+
+    def image_sha256(self, sample: Sample) -> str:
+        """SHA-256 of the sample's image file: the hash the fingerprint took (no file is hashed twice),
+        or, for an image the fingerprint did not cover, its hash now (kept). ``"missing"`` when there is
+        no such file."""
+        if self._fingerprint is None:
+            self.fingerprint()
+        digest = self._file_sha256.get(sample.image)
+        if digest is None:
+            path = os.path.join(str(self.root), sample.image)
+            digest = self._file_sha256[sample.image] = _hash_file(path) if os.path.isfile(path) else "missing"
+        return digest
 
 
 def _iter_files(samples: Iterable[Sample]) -> Iterator[str]:
@@ -356,6 +392,11 @@ def _hash_file(path: str) -> str:
 
 
 def compute_fingerprint(benchmark: Benchmark) -> str:
+    return fingerprint_and_file_hashes(benchmark)[0]
+
+
+def fingerprint_and_file_hashes(benchmark: Benchmark) -> tuple[str, dict[str, str]]:
+    """The benchmark fingerprint and the SHA-256 of each image and mask file (relative path -> hash)."""
     cache_path = benchmark.root / ".dfabench-fingerprint.json"
     try:
         cache = json.loads(cache_path.read_text())
@@ -390,7 +431,7 @@ def compute_fingerprint(benchmark: Benchmark) -> str:
             atomic_write_text(cache_path, json.dumps(fresh))
         except OSError:
             pass  # a read-only benchmark folder: hash again next time
-    return digest.hexdigest()
+    return digest.hexdigest(), {relative: entry[2] for relative, entry in fresh.items()}
 
 
 def load_benchmark(path: str | Path) -> Benchmark:

@@ -30,16 +30,21 @@ class MetricResult:
     ci_high: float | None = None
     n: int = 0
     reason: str | None = None
+    #: the metric could not be computed *here* because a resource is missing (the reason says what
+    #: to install): ``dfabench verify`` then reports "cannot check here", not "does not hold"
+    unavailable: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"value": self.value, "ci_low": self.ci_low, "ci_high": self.ci_high, "n": self.n}
         if self.reason is not None:
             out["reason"] = self.reason
+        if self.unavailable:
+            out["unavailable"] = True
         return out
 
     @classmethod
-    def undefined(cls, reason: str, n: int = 0) -> MetricResult:
-        return cls(value=None, n=n, reason=reason)
+    def undefined(cls, reason: str, n: int = 0, *, unavailable: bool = False) -> MetricResult:
+        return cls(value=None, n=n, reason=reason, unavailable=unavailable)
 
 
 @dataclass

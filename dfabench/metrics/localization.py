@@ -1,7 +1,9 @@
 """Forgery-mask metrics of the FL task (MMTT / ForgeryTalker protocol).
 
-Both masks are binarised at 127 (a pixel is forged when its value is > 127); the predicted mask
-is resized to the reference's size (nearest neighbour) when they differ. Per image:
+Both masks are binarised at 127 (a pixel is forged when its value is > 127; 16-bit and float masks
+are scaled to 8 bits first, :mod:`dfabench.images`); the predicted mask is resized to the reference's
+size (nearest neighbour) when they differ. A reference mask must have its image's size: one that does
+not is refused, naming the sample, never resized. Per image:
 IoU = |P∩G| / |P∪G|, precision = |P∩G| / |P|, recall = |P∩G| / |G|, F1 their harmonic mean; an
 empty prediction of an empty reference scores 1 on all four, an empty prediction of a non-empty
 reference (or the reverse) scores 0. Each metric is the mean over images. A sample that failed or
@@ -36,16 +38,48 @@ def mask_scores(pred, truth) -> dict[str, float]:
     return {"iou": iou, "precision": precision, "recall": recall, "f1": f1}
 
 
-def load_mask(path: str, size: tuple[int, int] | None = None):
-    """A mask file as a boolean array (> 127), resized (nearest) to ``size`` = (width, height)."""
+class MaskSizeError(ValueError):
+    """A reference mask whose size is not its image's."""
+
+
+def load_mask(path: str, size: tuple[int, int] | None = None, *, expect_size: tuple[int, int] | None = None):
+    """A mask file as a boolean array (> 127; 16-bit and float masks are scaled to 8 bits first, by
+    the rule of :mod:`dfabench.images`). ``size`` = (width, height): resize (nearest) to it — the MMTT
+    protocol does this to a *predicted* mask. ``expect_size``: the mask must have this size, else
+    :class:`MaskSizeError` — a *reference* mask is never resized."""
     import numpy as np
     from PIL import Image
 
+    from dfabench.images import apply_pixel_limit, to_gray
+
+    apply_pixel_limit()
     with Image.open(path) as image:
-        image = image.convert("L")
+        if expect_size is not None and image.size != tuple(expect_size):
+            raise MaskSizeError(f"the mask is {image.size[0]}x{image.size[1]} but its image is "
+                                f"{expect_size[0]}x{expect_size[1]} (a reference mask is never resized)")
+        image.load()
+        image = to_gray(image)
         if size is not None and image.size != size:
             image = image.resize(size, Image.NEAREST)
         return np.asarray(image) > THRESHOLD
+
+
+def image_size(path: str) -> tuple[int, int] | None:
+    """(width, height) of an image file from its header; None when it cannot be read (the image's
+    own failure is reported where it is decoded)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except (OSError, ValueError):
+        return None
+
+
+def load_reference_mask(mask_path: str, image_path: str | None):
+    """A reference mask as a boolean array, refused (:class:`MaskSizeError`) when its size is not
+    the size of its image."""
+    return load_mask(mask_path, expect_size=image_size(image_path) if image_path else None)
 
 
 def mask_metrics(records: list[dict[str, Any]], context: MetricContext) -> MetricOutput:
@@ -68,8 +102,11 @@ def mask_metrics(records: list[dict[str, Any]], context: MetricContext) -> Metri
     for record in records:
         reference = record.get("reference") or {}
         truth_path = os.path.join(context.bench_root, reference["mask"])
+        image_path = os.path.join(context.bench_root, record["image"]) if record.get("image") else None
         try:
-            truth = load_mask(truth_path)
+            truth = load_reference_mask(truth_path, image_path)
+        except MaskSizeError as exc:
+            raise InputError(truth_path, str(exc), f"id {record['id']!r}") from None
         except (OSError, ValueError) as exc:
             raise InputError(truth_path, f"cannot read the reference mask ({exc})", f"id {record['id']!r}") from None
         predicted = (record.get("parsed") or {}).get("mask") if not record.get("error") else None

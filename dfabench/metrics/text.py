@@ -54,6 +54,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from dfabench.metrics import MetricContext, MetricOutput, MetricResult
+from dfabench.redact import redact
 
 TOKENIZER_VERSION = "coco-ptb-py-1"
 TEXT_METRICS_VERSION = "1"
@@ -449,7 +450,7 @@ def meteor_metric(records: list[dict[str, Any]], context: MetricContext) -> Metr
         wordnet = load_wordnet()
         from nltk.translate.meteor_score import meteor_score
     except ResourceUnavailable as exc:
-        output.metrics["meteor"] = MetricResult.undefined(f"METEOR unavailable: {exc}", n=0)
+        output.metrics["meteor"] = MetricResult.undefined(f"METEOR unavailable: {redact(exc)}", n=0, unavailable=True)
         return output
     import nltk
 
@@ -483,7 +484,7 @@ def embedding_similarity_metric(records: list[dict[str, Any]], context: MetricCo
         model, model_id = load_embedding_model(context.options.get("model"))
     except ResourceUnavailable as exc:
         output.metrics["embedding_similarity"] = MetricResult.undefined(
-            f"embedding similarity unavailable: {exc}", n=0)
+            f"embedding similarity unavailable: {redact(exc)}", n=0, unavailable=True)
         return output
     output.breakdowns["embedding_samples"]["model"] = model_id
     if not len(pairs):

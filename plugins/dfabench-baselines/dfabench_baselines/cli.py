@@ -16,6 +16,7 @@ import json
 import sys
 
 from dfabench.errors import DfabenchError
+from dfabench.redact import redact
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except DfabenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact(exc)}", file=sys.stderr)
         return exc.exit_code
 
 

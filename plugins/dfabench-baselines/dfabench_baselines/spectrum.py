@@ -165,12 +165,11 @@ class SpectrumClassifier:
 
 
 def _decode(benchmark: Benchmark, relative: str):
-    from PIL import Image
+    from dfabench.images import open_rgb
 
     path = benchmark.path_of(relative)
     try:
-        with Image.open(path) as image:
-            return image.convert("RGB")
+        return open_rgb(path)
     except (OSError, ValueError) as exc:
         raise InputError(path, f"cannot decode the image ({exc})") from None
 

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from dfabench.errors import DfabenchError
+from dfabench.redact import redact
 
 
 def _modules(value: str) -> tuple[str, ...]:
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except DfabenchError as exc:
-        print(f"dfabench-dfagpt: error: {exc}", file=sys.stderr)
+        print(f"dfabench-dfagpt: error: {redact(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"dfabench-dfagpt: interrupted; run the same command with --resume to continue from the last "

@@ -92,12 +92,11 @@ def build_example(processor, sample: Sample, image_path: Path) -> Example:
     expands to (the placeholder is a special token in the first user turn, before every
     assistant turn). A prefix that does not line up that way goes through the processor itself.
     """
-    from PIL import Image
+    from dfabench.images import open_rgb
 
     where = f"sample {sample.id!r}"
     messages = conversation_messages(sample.conversations, where)
-    with Image.open(image_path) as handle:
-        image = handle.convert("RGB")
+    image = open_rgb(image_path)
     render = processor.apply_chat_template
     full = render(messages, tokenize=False)
     tokenizer = processor.tokenizer
@@ -160,12 +159,12 @@ def build_examples(processor, benchmark: Benchmark, split: str | None, limit: in
 def collate(processor, examples: list[Example]):
     """A right-padded batch and its labels (-100 outside the assistant spans)."""
     import torch
-    from PIL import Image
+
+    from dfabench.images import open_rgb
 
     images = []
     for example in examples:
-        with Image.open(example.image_path) as handle:
-            images.append([handle.convert("RGB")])
+        images.append([open_rgb(example.image_path)])
     tokenizer = processor.tokenizer
     side = tokenizer.padding_side
     tokenizer.padding_side = "right"

@@ -218,10 +218,9 @@ class LmmsModel(Model):
     def _image_of(request: GenerateRequest):
         if request.image is not None:
             return request.image.convert("RGB") if request.image.mode != "RGB" else request.image
-        from PIL import Image
+        from dfabench.images import open_rgb
 
-        with Image.open(request.image_path) as image:
-            return image.convert("RGB")
+        return open_rgb(request.image_path)
 
     def _doc_to_visual(self, doc: dict[str, Any]) -> list[Any]:
         return [doc["image"]] if doc["has_image"] else []

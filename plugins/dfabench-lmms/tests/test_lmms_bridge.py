@@ -178,8 +178,8 @@ def lmms_eval_cli(tasks_dir: Path, out: Path, model: str, model_args: str, tasks
     # lmms-eval can exit 0 after a failure (e.g. an import error inside a task or a model): a run that left
     # no single results file fails with lmms-eval's own output, not with an unpacking error
     if result.returncode != 0 or len(results_files) != 1:
-        pytest.fail(tool_failure("lmms-eval", command, result, f"{len(results_files)} *_results.json files under {out}"),
-                    pytrace=False)
+        found = f"{len(results_files)} *_results.json files under {out}"
+        pytest.fail(tool_failure("lmms-eval", command, result, found), pytrace=False)
     return json.loads(results_files[0].read_text())
 
 

@@ -9,7 +9,9 @@ Arguments (``--model-arg k=v``):
     the model id to ask for (``gpt-4o``, the ``--served-model-name`` of a vLLM server, ...).
 ``base_url``
     the API root, e.g. ``http://localhost:8000/v1``; default ``$OPENAI_BASE_URL`` or
-    ``https://api.openai.com/v1``.
+    ``https://api.openai.com/v1``. Credentials inside it (``https://user:pass@host/v1``,
+    ``?api-key=...``) are sent, but stored and shown as ``***`` (:mod:`dfabench.redact`); they are not
+    part of the model fingerprint, so changing only them keeps the cached answers.
 ``api_key_env``
     the name of the environment variable holding the key (default ``OPENAI_API_KEY``). The key
     is read from there only; it is never stored, logged or put into an error message. A key
@@ -64,6 +66,7 @@ from urllib.parse import urlsplit
 
 from dfabench.errors import DfabenchError
 from dfabench.models import GenerateRequest, Model, Response
+from dfabench.redact import redact, redact_clip, register_secret
 from dfabench.retry import retry_after_seconds
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -223,7 +226,7 @@ class OpenAIModel(Model):
         self.model = model
         self.base_url = str(base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
         if urlsplit(self.base_url).scheme not in ("http", "https"):
-            raise DfabenchError(f"openai: base_url must be an http(s) URL, not {self.base_url!r}")
+            raise DfabenchError(f"openai: base_url must be an http(s) URL, not {redact(self.base_url)!r}")
         self.host = endpoint_host(self.base_url)
         self.api_key_env = str(api_key_env)
         self.concurrency = _as_number("concurrency", concurrency, int, 1)
@@ -245,6 +248,7 @@ class OpenAIModel(Model):
             raise DfabenchError(f"openai: the environment variable {self.api_key_env} is not set "
                                 "(the API key is read from the variable named by --model-arg api_key_env)")
         self._secret = key
+        register_secret(key)  # every later message of the process is scrubbed of it, whoever prints it
         self._logprobs_refused = False
         self._reported_models: list[str] = []
         self._listed: dict[str, Any] | None = None
@@ -272,10 +276,10 @@ class OpenAIModel(Model):
             future.cancel()
             raise
 
-    def _redact(self, text: str) -> str:
-        if self._secret:
-            text = text.replace(self._secret, "***")
-        return text
+    def _clean(self, text: Any, limit: int = 300) -> str:
+        """Text for an error message: the key and any credential redacted (dfabench.redact), then made
+        one line and cut to ``limit`` characters: redacted first, so a key across the cut leaves nothing."""
+        return redact_clip(text, limit, (self._secret,), one_line=True)
 
     # ------------------------------------------------------------------ identity
 
@@ -321,13 +325,13 @@ class OpenAIModel(Model):
                     raise DfabenchError(f"openai: {self.host} refused the API key from ${self.api_key_env} "
                                         f"(HTTP {status})") from None
                 if status == 404:
-                    message = self._redact(_short(getattr(exc, "message", "") or str(exc)))
+                    message = self._clean(getattr(exc, "message", "") or str(exc))
                     raise DfabenchError(f"openai: {self.host} does not serve model {self.model!r} "
                                         f"(HTTP 404: {message})") from None
                 if attempt == self.max_retries:
                     if status is None:  # never reached the server: a wrong URL, a server that is down
-                        raise DfabenchError(f"openai: cannot reach {self.host or self.base_url} "
-                                            f"({self._redact(_short(str(exc)))})") from None
+                        raise DfabenchError(f"openai: cannot reach {self.host or redact(self.base_url)} "
+                                            f"({self._clean(str(exc))})") from None
                     return None  # a transient HTTP error: the identity falls back to GET /models
                 wait = retry_after_seconds(getattr(getattr(exc, "response", None), "headers", None))
                 time.sleep(min(self.max_backoff, wait if wait is not None else self.backoff * 2 ** attempt))
@@ -366,7 +370,7 @@ class OpenAIModel(Model):
             try:
                 payloads.append(self._payload(request))
             except Exception as exc:  # noqa: BLE001 - a bad item fails alone
-                payloads.append(Response(error=self._redact(f"cannot build the request: {exc}")))
+                payloads.append(Response(error=self._clean(f"cannot build the request: {exc}", 1000)))
         return self._call(self._generate_all(payloads, requests))
 
     def _payload(self, request: GenerateRequest) -> dict[str, Any]:
@@ -420,13 +424,13 @@ class OpenAIModel(Model):
                 wait = min(self.max_backoff, self.backoff * (2 ** (attempts - 1)) * (0.5 + random.random()))
             await asyncio.sleep(min(wait, MAX_RETRY_AFTER))
         tries = f" (after {attempts} attempts)" if attempts > 1 else ""
-        return Response(error=self._redact(f"{failure.reason}{tries}")[:1000])
+        return Response(error=self._clean(f"{failure.reason}{tries}", 1000))
 
     def _classify(self, exc: Exception) -> _Attempt:
         errors = self._errors
         if isinstance(exc, errors.APIStatusError):
             status = exc.status_code
-            message = _short(getattr(exc, "message", "") or str(exc))
+            message = self._clean(getattr(exc, "message", "") or str(exc))
             if status == 400 and "logprob" in message.lower():
                 return _Attempt(False, f"HTTP {status}: {message}", logprobs_refused=True)
             retry = status in RETRY_STATUS or status >= 500
@@ -435,12 +439,12 @@ class OpenAIModel(Model):
         if isinstance(exc, (errors.APITimeoutError, asyncio.TimeoutError, TimeoutError)):
             return _Attempt(True, f"timed out after {self.timeout:g} s")
         if isinstance(exc, errors.APIConnectionError):
-            return _Attempt(True, f"connection error: {_short(str(exc))}")
-        return _Attempt(True, f"malformed reply: {type(exc).__name__}: {_short(str(exc))}")
+            return _Attempt(True, f"connection error: {self._clean(str(exc))}")
+        return _Attempt(True, f"malformed reply: {type(exc).__name__}: {self._clean(str(exc))}")
 
     def _to_response(self, completion: Any, request: GenerateRequest) -> Response:
         if isinstance(completion, (str, bytes)) or not getattr(completion, "choices", None):
-            raise ValueError(f"no choices in the reply ({_short(repr(completion))})")
+            raise ValueError(f"no choices in the reply ({self._clean(repr(completion))})")
         reported = getattr(completion, "model", None)
         if isinstance(reported, str) and reported and reported not in self._reported_models:
             self._reported_models.append(reported)
@@ -485,8 +489,3 @@ def _dedupe(pairs: list[tuple[str, float]]) -> list[tuple[str, float]]:
     for token, logprob in pairs:
         seen.setdefault(token, logprob)
     return list(seen.items())
-
-
-def _short(text: str, limit: int = 300) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[:limit] + "..."

@@ -1,0 +1,78 @@
+"""Which samples of a benchmark a task takes, and the record of that choice.
+
+A run records, per task, ``run.json["tasks"][TASK]["selection"]``::
+
+    {"split": "test", "limit": null, "n": 181, "n_available": 181, "n_pool": 226,
+     "excluded": {"real (the task takes fakes)": 45}, "ids_sha256": "..."}
+
+- ``n_pool``: samples of the split; ``excluded``: how many of them the task's own rule leaves out, by
+  reason (DF-C leaves out fakes without a category: counted, never silent);
+- ``n_available``: what the task takes from the split (``n_pool`` minus the excluded); ``limit`` (``--limit``)
+  then keeps the first ``limit`` of them, in manifest order; ``n`` is what was asked;
+- ``ids_sha256``: :func:`ids_sha256` of the ids asked.
+
+The selection is *complete* when ``n == n_available``: the whole split as the task defines it. ``dfabench
+verify`` checks a log's ids against the record (and, with ``--bench``, against the benchmark); the
+leaderboard ranks only complete selections of one and the same id set.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+#: the reason counted for a real sample left out of a task that takes fakes only
+REAL_LEFT_OUT = "real (the task takes fakes)"
+
+
+def ids_sha256(ids: Iterable[Any]) -> str:
+    """SHA-256 of a set of sample ids: the sorted ids, one per line (order-independent, so a log
+    and the benchmark agree whatever order a run answered in)."""
+    from dfabench.store import sha256_text
+
+    return sha256_text("\n".join(sorted(str(i) for i in ids)))
+
+
+def left_out_reason(task: Any, sample: Any) -> str:
+    """Why ``task`` (a :class:`~dfabench.tasks.TaskSpec`) does not take ``sample``."""
+    if task.samples == "conversation":
+        return "without a conversation"
+    if sample.label != "fake":
+        return REAL_LEFT_OUT
+    needs = {"fake": "a category", "described": "a description", "masked": "a mask"}.get(task.samples)
+    return f"fake without {needs}" if needs else f"left out by the task's rule (samples: {task.samples})"
+
+
+def select_samples(task: Any, pool: Sequence[Any], split: str, limit: int | None = None
+                   ) -> tuple[list[Any], dict[str, Any]]:
+    """The samples of ``pool`` (one split of a benchmark, in manifest order) that ``task`` asks,
+    and their selection record (see the module docstring)."""
+    eligible: list[Any] = []
+    excluded: Counter = Counter()
+    for sample in pool:
+        if task.selects(sample):
+            eligible.append(sample)
+        else:
+            excluded[left_out_reason(task, sample)] += 1
+    chosen = eligible if limit is None else eligible[:limit]
+    return chosen, {"split": split, "limit": limit, "n": len(chosen), "n_available": len(eligible),
+                    "n_pool": len(pool), "excluded": dict(sorted(excluded.items())),
+                    "ids_sha256": ids_sha256(s.id for s in chosen)}
+
+
+def left_out_note(task_id: str, selection: dict[str, Any]) -> str | None:
+    """One line for ``dfabench run`` when a task leaves out samples the split has for other reasons
+    than being real in a fakes-only task (e.g. fakes without a category in DF-C); else ``None``."""
+    notable = {k: v for k, v in (selection.get("excluded") or {}).items() if k != REAL_LEFT_OUT and v}
+    if not notable:
+        return None
+    listed = ", ".join(f"{n} {reason}" for reason, n in notable.items())
+    return (f"{task_id}: {selection['n_available']} of the {selection['n_pool']} samples of split "
+            f"{selection['split']} are usable; left out by the task's rule: {listed}")
+
+
+def is_complete(selection: Any) -> bool:
+    """Whether a recorded selection is the whole split as the task defines it."""
+    return (isinstance(selection, dict) and isinstance(selection.get("n"), int)
+            and selection.get("n") == selection.get("n_available"))
