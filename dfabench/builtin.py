@@ -1,7 +1,12 @@
-"""The core's own plugin: reference models, the task specs in tasks/, the importers and the
-metrics, registered through the same hooks as any third-party plugin."""
+"""The core's own plugin: reference models, the task specs in tasks/, the importers, the
+metrics and the answer parsers, registered through the same hooks as any third-party plugin.
+
+Everything is named by a ``"module:attr"`` string, so loading this plugin imports nothing but
+:mod:`dfabench.tasks` (a pure spec module).
+"""
 
 from dfabench import hookimpl
+from dfabench.tasks import builtin_task_files
 
 
 @hookimpl
@@ -14,8 +19,6 @@ def dfabench_register_models(register):
 
 @hookimpl
 def dfabench_register_tasks(register):
-    from dfabench.tasks import builtin_task_files
-
     for path in builtin_task_files():
         register(path)
 
@@ -50,3 +53,37 @@ def dfabench_register_metrics(register):
              description="LLM-judge score over judged samples, with the failure rate (`dfabench judge`)")
     register("mask", "dfabench.metrics.localization:mask_metrics", tasks=("FL",),
              description="forgery-mask IoU, precision, recall, F1 (MMTT protocol, threshold 127)")
+
+
+@hookimpl
+def dfabench_register_parsers(register):
+    register("detection", "dfabench.parsing:parse_detection",
+             description="free text -> fake / real (yes/no, negations, lettered options)")
+    register("category", "dfabench.parsing:parse_category",
+             description="free text -> FS / FR / FE / EFS (category names, synonyms, DF40 techniques)")
+    register("text", "dfabench.parsing:parse_text", description="the answer itself, stripped (None when empty)")
+
+
+#: the core's commands, in the order ``dfabench --help`` lists them: (name, module under dfabench.cli, help)
+_COMMANDS = (
+    ("plugins", "plugins", "installed plugins, versions, hooks, load errors"),
+    ("models", "models", "registered models and their capabilities"),
+    ("tasks", "tasks", "registered tasks, versions and fingerprints"),
+    ("importers", "importers", "registered dataset importers"),
+    ("bench", "bench", "build a built-in benchmark"),
+    ("import", "import_", "turn a public dataset layout into a benchmark"),
+    ("run", "run", "predict and score: run a model on tasks of a benchmark"),
+    ("score", "score", "re-score a run from its per-sample logs (no model calls)"),
+    ("judge", "judge", "LLM-judge the text tasks of a run (cached)"),
+    ("leaderboard", "leaderboard", "build the leaderboard from submitted runs"),
+    ("verify", "verify", "reviewer check of a run folder or leaderboard entry"),
+    ("chat", "chat", "interactive multi-turn analysis of one image"),
+    ("export", "export", "export benchmark tasks for another harness (lmms-eval)"),
+    ("resources", "resources", "install offline resources (WordNet for METEOR)"),
+)
+
+
+@hookimpl
+def dfabench_register_commands(register):
+    for name, module, help_text in _COMMANDS:
+        register(name, f"dfabench.cli.{module}:add_arguments", f"dfabench.cli.{module}:run", help=help_text)

@@ -24,9 +24,7 @@ a failed turn is kept in the transcript but not sent as history.
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -181,7 +179,7 @@ class ChatSession:
 
 def _task_or_none(task_id: str):
     try:
-        from dfabench.tasks import get_task
+        from dfabench.plugins import get_task
 
         return get_task(task_id)
     except DfabenchError:
@@ -189,10 +187,13 @@ def _task_or_none(task_id: str):
 
 
 def _parse(spec, text: str) -> Any:
-    from dfabench.parsing import PARSERS
+    from dfabench.plugins import get_manager
 
-    parser = PARSERS.get(spec.parser)
-    return parser(text) if parser is not None else None
+    try:
+        parser = get_manager().parser_for(spec)
+    except DfabenchError:
+        return None
+    return parser(text)
 
 
 # ----------------------------------------------------------------------------- the loop
@@ -277,43 +278,6 @@ def run_chat(session: ChatSession, lines: Iterable[str], out: TextIO, echo: bool
     return 0
 
 
-# ----------------------------------------------------------------------------- the command
-
-
-def add_chat_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``dfabench chat``."""
-    parser.add_argument("image", help="the image to talk about")
-    parser.add_argument("--model", required=True, help="a generate-capable model (see `dfabench models`)")
-    parser.add_argument("--model-arg", action="append", metavar="KEY=VALUE", help="model argument (repeatable)")
-    parser.add_argument("--system", help="a system prompt")
-    parser.add_argument("--max-new-tokens", type=int, default=256,
-                        help="for free questions (the /detect, /classify, /describe prompts use their task's)")
-    parser.add_argument("--temperature", type=float, default=0.0, help="for free questions (default 0: greedy)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--transcript", metavar="FILE", help="also save the transcript here when the chat ends")
-    parser.epilog = HELP
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-
-
-def _model_args(pairs: list[str] | None) -> dict[str, Any]:
-    try:
-        from dfabench.cli import parse_model_args
-    except ImportError:  # pragma: no cover - the CLI module ships with the core
-        parse_model_args = None
-    if parse_model_args is not None:
-        return parse_model_args(pairs)
-    out: dict[str, Any] = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise DfabenchError(f"bad --model-arg {pair!r}: expected KEY=VALUE")
-        try:
-            out[key.strip()] = json.loads(value)
-        except ValueError:
-            out[key.strip()] = value
-    return out
-
-
 def load_image(path: Path):
     """The image as an RGB PIL image; an :class:`InputError` naming the file when it cannot be read."""
     from PIL import UnidentifiedImageError
@@ -342,48 +306,3 @@ def create_chat_model(name: str, args: dict[str, Any]) -> tuple[Model, str]:
         raise DfabenchError(f"model {entry.name!r} with these arguments cannot generate "
                             f"(capabilities: {', '.join(sorted(model.capabilities)) or 'none'})")
     return model, entry.name
-
-
-def chat_command(args: argparse.Namespace, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
-    """``dfabench chat``: returns the exit code (0; bad input raises :class:`DfabenchError`)."""
-    stdin = stdin if stdin is not None else sys.stdin
-    stdout = stdout if stdout is not None else sys.stdout
-    if args.max_new_tokens is not None and args.max_new_tokens < 1:
-        raise DfabenchError("--max-new-tokens must be at least 1")
-    image_path = Path(args.image)
-    image = load_image(image_path)
-    model_args = _model_args(args.model_arg)
-    model, name = create_chat_model(args.model, model_args)
-    interactive = stdin is sys.stdin and stdin.isatty()
-    if interactive:
-        try:
-            import readline  # noqa: F401 - line editing and history for input()
-        except ImportError:  # pragma: no cover
-            pass
-    session = ChatSession(model=model, image_path=image_path, image=image, system=args.system,
-                          settings=GenerationSettings(max_new_tokens=args.max_new_tokens,
-                                                      temperature=args.temperature, seed=args.seed),
-                          model_name=name, model_args=model_args)
-    try:
-        lines = _interactive_lines() if interactive else stdin
-        try:
-            code = run_chat(session, lines, stdout, echo=not interactive)
-        except KeyboardInterrupt:  # Ctrl-C ends the chat like /quit (the transcript is still saved)
-            stdout.write("\n(chat ended)\n")
-            code = 0
-        if args.transcript:
-            path = session.save(args.transcript)
-            stdout.write(f"(transcript saved to {path})\n")
-        return code
-    finally:
-        model.close()
-
-
-def _interactive_lines():
-    """Lines typed at the terminal (with readline editing), until end of input."""
-    while True:
-        try:
-            yield input("you> ")
-        except EOFError:
-            print()
-            return

@@ -25,7 +25,6 @@ WordNet) is reported as NaN with the reason in the log, never as 0.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 from typing import Any
@@ -62,7 +61,7 @@ def export_lmms_eval(bench: Path, out: Path, tasks: list[str] | None = None, spl
     """
     from dfabench import __version__
     from dfabench.data.manifest import load_benchmark
-    from dfabench.tasks import get_task
+    from dfabench.plugins import get_task
 
     benchmark = load_benchmark(bench)
     if split is None or split == "auto":
@@ -261,9 +260,9 @@ def _answer_text(results):
 
 def sample_record(doc, text):
     """The per-sample record dfabench would log for this answer (see dfabench.store)."""
-    from dfabench.parsing import PARSERS
+    from dfabench.plugins import get_manager
 
-    parsed = PARSERS[doc["parser"]](text)
+    parsed = get_manager().parsers.get(doc["parser"]).load()(text)
     return {"id": doc["id"], "task": doc["task"], "label": doc["label"], "category": doc["category"],
             "technique": doc["technique"], "source_id": doc["source_id"], "prompt": doc["prompt"],
             "reference": doc["reference"], "response": text, "parsed": parsed, "unparsed": parsed is None,
@@ -277,7 +276,7 @@ def process_results(doc, results):
 
 
 def _task_spec(task_id):
-    from dfabench.tasks import get_task
+    from dfabench.plugins import get_task
 
     spec = get_task(task_id)
     exported = _EXPORT["tasks"][task_id]["fingerprint"]
@@ -327,34 +326,3 @@ def _aggregator(name):
 _AGGREGATE_NAMES = sorted({m for names in PROVIDER_METRICS.values() for m in names} | set(COUNT_METRICS))
 UTILS_PY += "".join(f"aggregate_{name} = _aggregator({name!r})\n" for name in _AGGREGATE_NAMES)
 del _AGGREGATE_NAMES
-
-
-# ----------------------------------------------------------------------------- the command
-
-
-def add_export_arguments(parser: argparse.ArgumentParser) -> None:
-    """``dfabench export lmms-eval --bench DIR --out TASKS_DIR [--tasks ...] [--split ...]``."""
-    parser.add_argument("format", choices=["lmms-eval"], help="the harness to export for")
-    parser.add_argument("--bench", required=True, help="benchmark folder, or 'smoke' for the built-in smoke benchmark")
-    parser.add_argument("--out", required=True, help="folder for the task files (give it to --include_path)")
-    parser.add_argument("--tasks", default=",".join(DEFAULT_TASKS),
-                        help=f"comma-separated task ids (default {','.join(DEFAULT_TASKS)})")
-    parser.add_argument("--split", default=None,
-                        help="split to export: a split name or 'all' (default: 'test' if the benchmark has one)")
-
-
-def export_command(args: argparse.Namespace) -> int:
-    """``dfabench export``: writes the files and prints how to run them; returns the exit code."""
-    from dfabench.data import resolve_bench
-
-    bench = resolve_bench(args.bench)
-    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
-    written = export_lmms_eval(Path(bench), Path(args.out), tasks, args.split)
-    manifest = json.loads((Path(args.out) / EXPORT_FILE).read_text(encoding="utf-8"))
-    names = ",".join(t["lmms_task"] for t in manifest["tasks"].values())
-    for task, info in manifest["tasks"].items():
-        print(f"{task}: {info['n']} samples -> {info['lmms_task']} ({', '.join(info['metrics'])})")
-    print(f"wrote {len(written)} files to {args.out}")
-    print(f"run: python -m lmms_eval --model MODEL --model_args ... --tasks {names} "
-          f"--include_path {Path(args.out).resolve()}")
-    return 0

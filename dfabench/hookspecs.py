@@ -43,3 +43,29 @@ def dfabench_register_metrics(register):
 
     ``compute`` is a callable or ``"module:attr"`` string; see :mod:`dfabench.metrics`.
     """
+
+
+@hookspec
+def dfabench_register_parsers(register):
+    """Register answer parsers: ``register(name, parse, *, description="")``.
+
+    ``parse`` is a callable or ``"module:attr"`` string called as ``parse(text)`` (or
+    ``parse(text, options)`` with lettered options) that returns the parsed answer, or ``None`` when
+    the answer commits to nothing (counted as unparsed). A task spec names it in ``parser:``.
+    """
+
+
+@hookspec
+def dfabench_register_commands(register):
+    """Register ``dfabench`` subcommands:
+    ``register(name, add_arguments, handler, *, help="")``, or ``register(name, help="")`` for a group.
+
+    ``name`` is one word (``"judge"``) or several (``"dfagpt train"``: the command ``train`` of the
+    group ``dfagpt``; a group that is not registered itself is made, without help, on first use).
+    ``add_arguments(parser)`` fills an ``argparse.ArgumentParser``; ``handler(args)`` runs the command
+    and returns its exit code (0 ok, 1 a check does not hold; raise ``DfabenchError`` for bad input,
+    exit 2). Both are callables or ``"module:attr"`` strings: ``add_arguments`` is imported when the
+    command is run or listed (``dfabench --help``, ``dfabench plugins``), ``handler`` only when it runs,
+    so keep heavy imports inside the handler. A command whose ``add_arguments`` fails to import or
+    raises is listed as broken with its error, and running it prints that error (exit 2).
+    """

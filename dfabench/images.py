@@ -113,3 +113,34 @@ def open_rgb(path: str | os.PathLike) -> Any:
     with Image.open(path) as image:
         image.load()
         return to_rgb(image)
+
+
+class ImageError(Exception):
+    """An image that exists but cannot be used (corrupt, truncated, too large)."""
+
+
+def decode_image(path: str, limit: int | None = None):
+    """Open and fully decode an image as 8-bit RGB; raise :class:`ImageError` with the reason.
+
+    16-bit, 32-bit integer and float images are scaled to 8 bits or refused by the one rule of
+    :mod:`dfabench.images` (a 16-bit PNG is divided by 257, a float TIFF in [0, 1] multiplied by 255);
+    the pixel limit (``DFABENCH_MAX_IMAGE_PIXELS``) is checked before decoding and is Pillow's too."""
+    from PIL import Image
+
+    limit = apply_pixel_limit(limit)
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            if width * height > limit:
+                raise ImageError(f"image too large to decode safely ({width}x{height} pixels > {limit}; "
+                                 "raise DFABENCH_MAX_IMAGE_PIXELS to allow it)")
+            image.load()
+            return to_rgb(image)
+    except ImageError:
+        raise
+    except UnsupportedImage as exc:
+        raise ImageError(f"cannot use image: {exc}") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageError(f"image too large to decode safely ({exc})") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ImageError(f"cannot decode image: {exc}") from None

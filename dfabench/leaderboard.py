@@ -26,6 +26,7 @@ from typing import Any
 
 from dfabench.errors import DfabenchError
 from dfabench.escape import markdown_code, markdown_text
+from dfabench.identity import run_judge_identity
 from dfabench.redact import credential_paths, redact, scrub_value
 from dfabench.store import RUN_RECORD, RunFolder
 
@@ -123,14 +124,9 @@ def credential_problems(folder: RunFolder, record: dict[str, Any]) -> list[str]:
 
 
 def _judge_key(record: dict[str, Any], task_id: str) -> str | None:
-    """The judge identity behind a task's judge score (model as the endpoint reports it, rubric, image)."""
-    judge = record.get("judge") or {}
-    judge = (judge.get("tasks") or {}).get(task_id) or judge
-    if not judge.get("model"):
-        return None
-    rubric_hash = f" #{str(judge['rubric_sha256'])[:8]}" if judge.get("rubric_sha256") else ""
-    return f"{judge.get('model')} / {judge.get('rubric')} v{judge.get('rubric_version')}{rubric_hash}" + (
-        " +image" if judge.get("with_image") else "")
+    """The judge identity behind a task's judge score (:meth:`JudgeIdentity.label`); None when unjudged."""
+    identity = run_judge_identity(record, task_id)
+    return identity.label() if identity is not None and identity.model else None
 
 
 def column_identity(record: dict[str, Any], task_id: str, column: str) -> str | None:

@@ -19,6 +19,8 @@ import random as _random
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from dfabench.vocab import CATEGORIES, LABELS
+
 if TYPE_CHECKING:  # pragma: no cover
     from PIL.Image import Image
 
@@ -184,10 +186,10 @@ class ConstantModel(Model):
                  text: str | None = None):
         from dfabench.errors import DfabenchError
 
-        if label not in ("real", "fake"):
+        if label not in LABELS:
             raise DfabenchError(f"constant: label must be 'real' or 'fake', not {label!r}")
         if category not in _CATEGORY_ANSWERS:
-            raise DfabenchError(f"constant: category must be one of FS, FR, FE, EFS, not {category!r}")
+            raise DfabenchError(f"constant: category must be one of {', '.join(CATEGORIES)}, not {category!r}")
         self.label, self.category, self.description, self.text = label, category, description, text
 
     def generate(self, requests: list[GenerateRequest]) -> list[Response]:
@@ -230,9 +232,9 @@ class RandomModel(Model):
     def _draw(self, sample_id: str, task: str) -> tuple[float, dict[str, float]]:
         rng = self._rng(sample_id, task)
         p_fake = rng.random()
-        weights = [rng.random() + 1e-9 for _ in _CATEGORY_ANSWERS]
+        weights = [rng.random() + 1e-9 for _ in CATEGORIES]
         total = sum(weights)
-        return p_fake, {c: w / total for c, w in zip(_CATEGORY_ANSWERS, weights, strict=True)}
+        return p_fake, {c: w / total for c, w in zip(CATEGORIES, weights, strict=True)}
 
     def generate(self, requests: list[GenerateRequest]) -> list[Response]:
         import math

@@ -27,8 +27,8 @@ appearance (*looks*, *appears*, *seems*) make an assertion weak: "It looks real,
 
 Category specifics: names and synonyms of the four DF40 categories, their abbreviations as whole words
 (``FS``, ``FR``, ``FE``, ``EFS``) and the names of the 40 DF40 techniques (``simswap`` -> FS,
-``stylegan2`` -> EFS; :data:`TECHNIQUE_CATEGORY`). Two different categories asserted in the answer
-sentence give ``None``.
+``stylegan2`` -> EFS; :data:`TECHNIQUE_CATEGORY`, from :mod:`dfabench.vocab`, re-exported here).
+Two different categories asserted in the answer sentence give ``None``.
 """
 
 from __future__ import annotations
@@ -36,6 +36,19 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
+
+from dfabench.vocab import (
+    CATEGORIES,
+    DF40_TECHNIQUES,
+    LABELS,
+    OTHER_TECHNIQUE_CATEGORY,
+    TECHNIQUE_ALIASES,
+    TECHNIQUE_CATEGORY,
+    TECHNIQUE_NAMES,
+    canonical_technique,
+    normalise_technique,
+    technique_category,
+)
 
 __all__ = [
     "CATEGORIES",
@@ -51,121 +64,6 @@ __all__ = [
     "parse_text",
     "technique_category",
 ]
-
-CATEGORIES = ("FS", "FR", "FE", "EFS")
-LABELS = ("fake", "real")
-
-# --------------------------------------------------------------------------- techniques
-
-#: The 40 DF40 techniques as the DF40 paper names them, by category.
-_DF40_TECHNIQUES: dict[str, tuple[str, ...]] = {
-    "FS": ("FSGAN", "FaceSwap", "SimSwap", "InSwapper", "BlendFace", "UniFace", "MobileSwap", "e4s",
-           "FaceDancer", "DeepFaceLab"),
-    "FR": ("FOMM", "FS_vid2vid", "Wav2Lip", "MRAA", "OneShot", "PIRender", "TPSM", "LIA", "DaGAN", "SadTalker",
-           "MCNet", "HyperReenact", "HeyGen"),
-    "EFS": ("VQGAN", "StyleGAN2", "StyleGAN3", "StyleGAN-XL", "SD-2.1", "DDPM", "RDDM", "PixArt-alpha",
-            "DiT-XL/2", "SiT-XL/2", "MidJourney6", "WhichisReal"),
-    "FE": ("CollabDiff", "e4e", "StarGAN", "StarGANv2", "StyleCLIP"),
-}
-
-
-def normalise_technique(name: str) -> str:
-    """``"StyleGAN-XL"`` -> ``"styleganxl"``: lower case, everything but letters and digits removed."""
-    return re.sub(r"[^a-z0-9]+", "", unicodedata.normalize("NFKC", str(name)).lower())
-
-
-#: normalised DF40 technique name -> category (all 40 techniques of DF40).
-TECHNIQUE_CATEGORY: dict[str, str] = {
-    normalise_technique(name): category for category, names in _DF40_TECHNIQUES.items() for name in names
-}
-#: normalised technique name -> its display name in the DF40 paper.
-TECHNIQUE_NAMES: dict[str, str] = {normalise_technique(n): n for names in _DF40_TECHNIQUES.values() for n in names}
-
-#: Other spellings of DF40 techniques (the folder / label names of the DF40 release and of
-#: DeepfakeBench) -> the normalised key in :data:`TECHNIQUE_CATEGORY`.
-TECHNIQUE_ALIASES: dict[str, str] = {
-    "inswap": "inswapper",
-    "facevid2vid": "fsvid2vid",
-    "oneshotfree": "oneshot",
-    "danet": "dagan",
-    "ddim": "ddpm",  # the DF40 release ships its DDPM-family images under "ddim"
-    "pixart": "pixartalpha",
-    "pixarta": "pixartalpha",
-    "dit": "ditxl2",
-    "ditxl": "ditxl2",
-    "sit": "sitxl2",
-    "sitxl": "sitxl2",
-    "midjourney": "midjourney6",
-    "midjourneyv6": "midjourney6",
-    "whichfaceisreal": "whichisreal",
-    "stablediffusion21": "sd21",
-    "sdv21": "sd21",
-    "collaborativediffusion": "collabdiff",
-    "hyperreenactment": "hyperreenact",
-    "stargan2": "starganv2",
-}
-
-#: Techniques outside DF40 that benchmarks commonly carry (FaceForensics++ and its DeepfakeBench labels).
-OTHER_TECHNIQUE_CATEGORY: dict[str, str] = {
-    "deepfakes": "FS",
-    "faceshifter": "FS",
-    "face2face": "FR",
-    "neuraltextures": "FR",
-    "ffdf": "FS",
-    "fffs": "FS",
-    "fffh": "FS",
-    "fff2f": "FR",
-    "ffnt": "FR",
-}
-
-# trailing parts of dataset label names that are not part of the technique ("simswap_Fake", "fomm_ff")
-_TECHNIQUE_SUFFIXES = frozenset({"fake", "real", "ff", "ffpp", "cdf", "celebdf", "c23", "c40", "raw"})
-
-
-def canonical_technique(name: str | None) -> str | None:
-    """The normalised :data:`TECHNIQUE_CATEGORY` key of a DF40 technique name, or ``None``.
-
-    Accepts the paper's names (``"StyleGAN-XL"``), the release's folder and label names
-    (``"inswap"``, ``"one_shot_free"``, ``"simswap_Fake"``, ``"fomm_ff"``), in any case.
-    """
-    if name is None:
-        return None
-    key = normalise_technique(name)
-    if key in TECHNIQUE_CATEGORY:
-        return key
-    if key in TECHNIQUE_ALIASES:
-        return TECHNIQUE_ALIASES[key]
-    parts = [p for p in re.split(r"[^a-z0-9]+", str(name).lower()) if p]
-    while len(parts) > 1 and parts[-1] in _TECHNIQUE_SUFFIXES:
-        parts.pop()
-        key = "".join(parts)
-        if key in TECHNIQUE_CATEGORY:
-            return key
-        if key in TECHNIQUE_ALIASES:
-            return TECHNIQUE_ALIASES[key]
-    return None
-
-
-def technique_category(name: str | None) -> str | None:
-    """The category (``FS``/``FR``/``FE``/``EFS``) of a technique name, or ``None`` if unknown.
-
-    Knows the 40 DF40 techniques under their paper and release names (:func:`canonical_technique`)
-    and the FaceForensics++ techniques (:data:`OTHER_TECHNIQUE_CATEGORY`).
-    """
-    key = canonical_technique(name)
-    if key is not None:
-        return TECHNIQUE_CATEGORY[key]
-    if name is None:
-        return None
-    key = normalise_technique(name)
-    if key in OTHER_TECHNIQUE_CATEGORY:
-        return OTHER_TECHNIQUE_CATEGORY[key]
-    parts = [p for p in re.split(r"[^a-z0-9]+", str(name).lower()) if p]
-    while len(parts) > 1 and parts[-1] in _TECHNIQUE_SUFFIXES:
-        parts.pop()
-        if "".join(parts) in OTHER_TECHNIQUE_CATEGORY:
-            return OTHER_TECHNIQUE_CATEGORY["".join(parts)]
-    return None
 
 
 # --------------------------------------------------------------------------- normalisation
@@ -460,7 +358,7 @@ _CATEGORY_PHRASES: dict[str, tuple[str, ...]] = {
 
 # technique names recognised in answers (English words and generic terms left out: "sit", "dit", "deepfakes")
 _TEXT_TECHNIQUES: dict[str, str] = {
-    **{name: TECHNIQUE_CATEGORY[normalise_technique(name)] for names in _DF40_TECHNIQUES.values() for name in names},
+    **{name: TECHNIQUE_CATEGORY[normalise_technique(name)] for names in DF40_TECHNIQUES.values() for name in names},
     **{alias: TECHNIQUE_CATEGORY[key] for alias, key in TECHNIQUE_ALIASES.items() if alias not in ("dit", "sit")},
     "StyleGAN": "EFS", "Face2Face": "FR", "NeuralTextures": "FR", "FaceShifter": "FS", "Roop": "FS",
     "one shot free": "FR", "which face is real": "EFS", "this person does not exist": "EFS",
@@ -542,8 +440,10 @@ def parse_text(text: str | None, options: Mapping[str, str] | None = None) -> st
     return text or None
 
 
-#: parser names used by task specs (``parser:`` in tasks/*.yaml) -> parser. Each is called as
-#: ``parser(text)`` or ``parser(text, options)`` and returns the parsed answer or ``None``.
+#: the built-in parsers (``parser:`` in tasks/*.yaml) -> parser. Each is called as ``parser(text)`` or
+#: ``parser(text, options)`` and returns the parsed answer or ``None``. :mod:`dfabench.builtin` registers
+#: them through ``dfabench_register_parsers``; the runner looks a task's parser up in the plugin manager
+#: (``get_manager().parser_for(task)``), so plugins' parsers are used the same way.
 PARSERS: dict[str, Callable[..., str | None]] = {
     "detection": parse_detection,
     "category": parse_category,

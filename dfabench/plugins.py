@@ -4,6 +4,11 @@ Every plugin is a module under the ``dfabench`` entry-point group. Loading one t
 (on import or in a hook) is recorded as a :class:`PluginInfo` with its error and never stops
 the others or the command line. Factories given as ``"module:attr"`` strings are imported
 only when the thing is created, so listing models imports nothing heavy.
+
+The manager owns every registry lookup: task ids and aliases (:func:`get_task`,
+:func:`normalise_task_id`, :func:`resolve_tasks`) and the parser a task spec names
+(:meth:`PluginManager.parser_for`). The modules it registers things from (:mod:`dfabench.tasks`,
+:mod:`dfabench.builtin`) never import it back, so there is no import cycle through it.
 """
 
 from __future__ import annotations
@@ -17,16 +22,18 @@ from typing import Any
 
 import pluggy
 
-from dfabench import hookspecs
-from dfabench.errors import DfabenchError, UnknownNameError
+from dfabench import builtin, hookspecs
+from dfabench.errors import DfabenchError, InputError, UnknownNameError
 from dfabench.models import CAPABILITIES
 from dfabench.redact import redact, redact_clip
+from dfabench.tasks import TaskSpec
 
 GROUP = "dfabench"
 #: the distribution recorded for a plugin module loaded through DFABENCH_PLUGINS
 ENV_DISTRIBUTION = "(DFABENCH_PLUGINS)"
 HOOK_NAMES = ("dfabench_register_models", "dfabench_register_tasks",
-              "dfabench_register_importers", "dfabench_register_metrics")
+              "dfabench_register_importers", "dfabench_register_metrics", "dfabench_register_parsers",
+              "dfabench_register_commands")
 
 
 def load_object(ref: str | Callable) -> Any:
@@ -164,6 +171,44 @@ class MetricEntry:
 
     def load(self) -> Callable:
         return load_object(self.compute)
+
+
+@dataclass
+class ParserEntry:
+    """A named answer parser: ``parse(text)`` or ``parse(text, options)`` -> the parsed answer or ``None``."""
+
+    name: str
+    parse: str | Callable
+    description: str = ""
+    plugin: str = ""
+
+    def load(self) -> Callable[..., Any]:
+        return load_object(self.parse)
+
+
+@dataclass
+class CommandEntry:
+    """A ``dfabench`` subcommand (``name``: its words, e.g. ``"judge"`` or ``"dfagpt train"``).
+
+    ``add_arguments(parser)`` and ``handler(args) -> exit code`` are callables or ``"module:attr"``
+    strings, imported only when the command's parser is built or it runs; a group (``dfagpt``) has neither.
+    """
+
+    name: str
+    add_arguments: str | Callable | None = None
+    handler: str | Callable | None = None
+    help: str = ""
+    plugin: str = ""
+
+    @property
+    def is_group(self) -> bool:
+        return self.add_arguments is None
+
+    def load_arguments(self) -> Callable[..., Any]:
+        return load_object(self.add_arguments)
+
+    def load_handler(self) -> Callable[..., Any]:
+        return load_object(self.handler)
 
 
 class NameClashError(DfabenchError):
@@ -315,6 +360,24 @@ class Registry:
         return len(self.entries)
 
 
+class TaskRegistry(Registry):
+    """The task registry: lookups also accept loose spellings of an id (``dfd``, ``df_d`` -> ``DF-D``)."""
+
+    def normalise(self, task_id: str) -> str:
+        """``dfd``, ``df_d``, ``Df-D`` -> ``DF-D``; other ids are returned stripped."""
+        raw = task_id.strip()
+        if raw in self:
+            return self.resolve(raw)
+        squashed = raw.replace("-", "").replace("_", "").lower()
+        for known in self:
+            if known.replace("-", "").replace("_", "").lower() == squashed:
+                return known
+        return raw
+
+    def get(self, name: str) -> TaskSpec:
+        return self.entries[self.resolve(self.normalise(name))]
+
+
 class PluginManager:
     """Loads the built-in plugin and every ``dfabench`` entry point, and fills the registries."""
 
@@ -323,11 +386,11 @@ class PluginManager:
         self.pm.add_hookspecs(hookspecs)
         self.plugins: list[PluginInfo] = []
         self.models = Registry("model", broken=self.broken)
-        self.tasks = Registry("task", broken=self.broken)
+        self.tasks = TaskRegistry("task", broken=self.broken)
         self.importers = Registry("importer", broken=self.broken)
         self.metrics = Registry("metric", broken=self.broken)
-        from dfabench import builtin
-
+        self.parsers = Registry("parser", case_insensitive=False, broken=self.broken)
+        self.commands = Registry("command", case_insensitive=False, broken=self.broken)
         self._add(builtin, PluginInfo(name="dfabench", module=builtin.__name__, distribution="dfabench",
                                       version=_dist_version("dfabench"), builtin=True))
         if load_entry_points:
@@ -358,7 +421,7 @@ class PluginManager:
         for module in extra_plugins:
             name = getattr(module, "__name__", repr(module))
             self._add(module, PluginInfo(name=name, module=name))
-        for registry in (self.models, self.tasks, self.importers, self.metrics):
+        for registry in (self.models, self.tasks, self.importers, self.metrics, self.parsers, self.commands):
             for owner, line in registry.clash_owners():
                 if isinstance(owner, PluginInfo) and line not in owner.clashes:
                     owner.clashes.append(line)
@@ -400,8 +463,6 @@ class PluginManager:
 
     def _register_tasks(self, info: PluginInfo):
         def register(spec: Any) -> None:
-            from dfabench.tasks import TaskSpec
-
             task = TaskSpec.load(spec, plugin=info.name)
             self.tasks.add(task.id, task, task.aliases, owner=info)
         return register
@@ -414,6 +475,39 @@ class PluginManager:
     def _register_metrics(self, info: PluginInfo):
         def register(name: str, compute: str | Callable, *, tasks: Iterable[str] = (), description: str = "") -> None:
             self.metrics.add(name, MetricEntry(name, compute, tuple(tasks), description, info.name), owner=info)
+        return register
+
+    def _register_parsers(self, info: PluginInfo):
+        def register(name: str, parse: str | Callable, *, description: str = "") -> None:
+            if not isinstance(name, str) or not name.strip():
+                raise DfabenchError(f"parser name must be a non-empty string, not {name!r}")
+            self.parsers.add(name, ParserEntry(name, parse, description, info.name), owner=info)
+        return register
+
+    def parser_for(self, task: TaskSpec) -> Callable[..., Any]:
+        """The parser ``task`` names; an unregistered name is an :class:`InputError` naming the spec's file."""
+        if task.parser not in self.parsers:
+            try:
+                self.parsers.resolve(task.parser)
+            except NameClashError as exc:
+                raise InputError(task.source, str(exc), f"task {task.id!r}") from None
+            except DfabenchError:
+                pass
+            raise InputError(task.source, f"parser {task.parser!r} is not registered (known: "
+                             f"{', '.join(self.parsers) or 'none'}; a plugin adds one through "
+                             "dfabench_register_parsers)", f"task {task.id!r}")
+        return self.parsers.get(task.parser).load()
+
+    def _register_commands(self, info: PluginInfo):
+        def register(name: str, add_arguments: str | Callable | None = None, handler: str | Callable | None = None,
+                     *, help: str = "") -> None:
+            path = tuple(name.split())
+            if not path or any(word.startswith("-") for word in path):
+                raise DfabenchError(f"command {name!r}: expected one or more words, e.g. 'train' or 'dfagpt train'")
+            if (add_arguments is None) != (handler is None):
+                raise DfabenchError(f"command {name!r}: give both add_arguments and handler (or neither, for a group)")
+            entry = CommandEntry(" ".join(path), add_arguments, handler, help, info.name)
+            self.commands.add(entry.name, entry, owner=info)
         return register
 
     def broken(self) -> list[PluginInfo]:
@@ -538,3 +632,29 @@ def reset_manager(manager: PluginManager | None = None) -> None:
     """Replace the process-wide manager (tests use this)."""
     global _MANAGER
     _MANAGER = manager
+
+
+def get_task(task_id: str) -> TaskSpec:
+    """A registered task by id or alias (case-insensitive; ``dfd`` finds ``DF-D``)."""
+    return get_manager().tasks.get(task_id)
+
+
+def normalise_task_id(task_id: str) -> str:
+    """``dfd``, ``df_d``, ``Df-D`` -> ``DF-D``; other ids are returned stripped."""
+    return get_manager().tasks.normalise(task_id)
+
+
+def resolve_tasks(spec: str | list[str]) -> list[TaskSpec]:
+    """Parse ``DF-D,DF-C`` (or a list) into task specs, in the given order, without duplicates; each
+    one's parser must be registered (:meth:`PluginManager.parser_for`), so a bad spec fails before any work."""
+    names = [v.strip() for v in spec.split(",") if v.strip()] if isinstance(spec, str) else list(spec)
+    if not names:
+        raise DfabenchError("no task given (e.g. --tasks DF-D,DF-C)")
+    manager = get_manager()
+    out: list[TaskSpec] = []
+    for name in names:
+        task = manager.tasks.get(name)
+        manager.parser_for(task)
+        if task not in out:
+            out.append(task)
+    return out

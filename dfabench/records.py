@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from dfabench.errors import InputError
-from dfabench.store import SCHEMA_VERSION
+from dfabench.files import SCHEMA_VERSION
 
 #: JSON nested deeper than this (objects and arrays) is refused: no record of dfabench comes close,
 #: and deeper structures only serve to exhaust the interpreter's stack in whatever reads them next

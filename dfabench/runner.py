@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import os
 import platform
 import sys
@@ -25,11 +24,28 @@ from pathlib import Path
 from typing import Any
 
 from dfabench import __version__
+from dfabench.answers import (
+    NO_CATEGORIES,
+    AnswerError,
+    Item,
+    answer_payload,
+    choice_logprobs,
+    describe_exception,
+    sample_record,
+)
 from dfabench.data.manifest import Benchmark, Sample, load_benchmark
 from dfabench.errors import DfabenchError
-from dfabench.images import DEFAULT_MAX_IMAGE_PIXELS, max_image_pixels  # noqa: F401 - re-exported
-from dfabench.models import GenerateRequest, Model, Response, ScoreRequest, Scores
-from dfabench.redact import redact, redact_clip, scrub_value
+from dfabench.identity import judge_without_tasks
+from dfabench.images import (  # noqa: F401 - DEFAULT_MAX_IMAGE_PIXELS, max_image_pixels re-exported
+    DEFAULT_MAX_IMAGE_PIXELS,
+    ImageError,
+    decode_image,
+    max_image_pixels,
+)
+from dfabench.models import GenerateRequest, Model, ScoreRequest
+from dfabench.plugins import get_manager
+from dfabench.progress import Progress
+from dfabench.redact import redact, scrub_value
 from dfabench.selection import left_out_note, select_samples
 from dfabench.store import (
     CACHE_FILE,
@@ -43,100 +59,8 @@ from dfabench.store import (
 )
 from dfabench.tasks import TaskSpec
 
-NO_CATEGORIES = "model gave no category probabilities"
 #: threads decoding images ahead of the model (DFABENCH_DECODE_THREADS overrides)
 DECODE_THREADS = int(os.environ.get("DFABENCH_DECODE_THREADS") or max(1, min(4, os.cpu_count() or 1)))
-
-
-# --------------------------------------------------------------------------- images
-
-
-class ImageError(Exception):
-    """An image that exists but cannot be used (corrupt, truncated, too large)."""
-
-
-def decode_image(path: str, limit: int | None = None):
-    """Open and fully decode an image as 8-bit RGB; raise :class:`ImageError` with the reason.
-
-    16-bit, 32-bit integer and float images are scaled to 8 bits or refused by the one rule of
-    :mod:`dfabench.images` (a 16-bit PNG is divided by 257, a float TIFF in [0, 1] multiplied by 255);
-    the pixel limit (``DFABENCH_MAX_IMAGE_PIXELS``) is checked before decoding and is Pillow's too."""
-    from PIL import Image
-
-    from dfabench.images import UnsupportedImage, apply_pixel_limit, to_rgb
-
-    limit = apply_pixel_limit(limit)
-    try:
-        with Image.open(path) as image:
-            width, height = image.size
-            if width * height > limit:
-                raise ImageError(f"image too large to decode safely ({width}x{height} pixels > {limit}; "
-                                 "raise DFABENCH_MAX_IMAGE_PIXELS to allow it)")
-            image.load()
-            return to_rgb(image)
-    except ImageError:
-        raise
-    except UnsupportedImage as exc:
-        raise ImageError(f"cannot use image: {exc}") from None
-    except Image.DecompressionBombError as exc:
-        raise ImageError(f"image too large to decode safely ({exc})") from None
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise ImageError(f"cannot decode image: {exc}") from None
-
-
-# --------------------------------------------------------------------------- progress
-
-
-class Progress:
-    """A one-line progress display on stderr with rate and ETA (silent when disabled)."""
-
-    def __init__(self, total: int, label: str, enabled: bool = True, stream=None):
-        self.total, self.label, self.done, self.cached, self.failed = total, label, 0, 0, 0
-        self.stream = stream or sys.stderr
-        self.enabled = enabled
-        self.tty = enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.start = time.perf_counter()
-        self._last = self.start if not self.tty else 0.0
-        self.log_every = 30.0
-
-    def update(self, n: int, cached: int = 0, failed: int = 0) -> None:
-        self.done += n
-        self.cached += cached
-        self.failed += failed
-        now = time.perf_counter()
-        if self.tty and (now - self._last > 0.1 or self.done >= self.total):
-            self._last = now
-            self.stream.write("\r" + self.line(now))
-            self.stream.flush()
-        elif self.enabled and not self.tty and now - self._last >= self.log_every and self.done < self.total:
-            self._last = now  # a log file (CI, nohup) gets a line every half minute
-            self.stream.write(self.line(now).rstrip() + "\n")
-            self.stream.flush()
-
-    def line(self, now: float | None = None) -> str:
-        elapsed = (now or time.perf_counter()) - self.start
-        rate = self.done / elapsed if elapsed > 0 else 0.0
-        remaining = (self.total - self.done) / rate if rate > 0 else math.inf
-        eta = "--:--" if math.isinf(remaining) else _clock(remaining)
-        pct = 100.0 * self.done / self.total if self.total else 100.0
-        extra = f", {self.cached} cached" if self.cached else ""
-        extra += f", {self.failed} failed" if self.failed else ""
-        return (f"{self.label:>5} {self.done}/{self.total} [{pct:5.1f}%] {rate:8.1f} samples/s "
-                f"elapsed {_clock(elapsed)} ETA {eta}{extra}   ")
-
-    def close(self) -> None:
-        if self.tty:
-            self.stream.write("\r" + self.line() + "\n")
-        elif self.enabled:
-            self.stream.write(self.line().rstrip() + "\n")
-        self.stream.flush()
-
-
-def _clock(seconds: float) -> str:
-    seconds = int(seconds)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
 
 
 # --------------------------------------------------------------------------- options
@@ -245,6 +169,7 @@ def _run(options: RunOptions, folder: RunFolder, stream=None) -> dict[str, Any]:
     per_task: dict[str, list[Sample]] = {}
     selections: dict[str, dict[str, Any]] = {}
     for task in options.tasks:
+        manager.parser_for(task)  # a spec naming an unregistered parser fails here, before any work
         per_task[task.id], selections[task.id] = select_samples(task, pool, split, options.limit)
     benchmark.check_files(s for samples in per_task.values() for s in samples)
     _check_reference_masks(benchmark, [s for t in options.tasks if t.reference == "mask_and_description"
@@ -297,12 +222,7 @@ def _run(options: RunOptions, folder: RunFolder, stream=None) -> dict[str, Any]:
             for name in ("tasks", "metrics", "counts", "breakdowns", "samples"):
                 record[name] = {k: v for k, v in previous.get(name, {}).items()
                                 if k not in {t.id for t in options.tasks}}
-            judge = previous.get("judge")
-            if judge and judge.get("tasks"):
-                # the re-run tasks lose their judgments (new answers), and so their judge identity
-                judge = {**judge, "tasks": {k: v for k, v in judge["tasks"].items()
-                                            if k not in {t.id for t in options.tasks}}}
-            record["judge"] = judge
+            record["judge"] = judge_without_tasks(previous.get("judge"), [t.id for t in options.tasks])
         finished: list[tuple[TaskSpec, list[dict[str, Any]]]] = []
         cache = ResponseCache(options.cache or folder.path / CACHE_FILE)
         try:
@@ -422,15 +342,7 @@ def _check_same_run(folder: RunFolder, previous: dict[str, Any], model_name: str
 # --------------------------------------------------------------------------- one task
 
 
-@dataclass
-class _Item:
-    sample: Sample
-    key: str
-    prompt_hash: str
-    messages: list[dict[str, Any]] | None
-
-
-def _batches(items: list[_Item], size: int) -> Iterator[list[_Item]]:
+def _batches(items: list[Item], size: int) -> Iterator[list[Item]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
 
@@ -454,7 +366,7 @@ def predict_task(model: Model, model_fingerprint: str, task: TaskSpec, capabilit
             messages, prompt_hash = None, "score"
         key = cache_key(model_fingerprint, task_fingerprint, sample.id, prompt_hash, settings_dict,
                         benchmark.image_sha256(sample))  # the image's content: the hashes the fingerprint took
-        items.append(_Item(sample, key, prompt_hash, messages))
+        items.append(Item(sample, key, prompt_hash, messages))
 
     batch_size = options.batch_size or getattr(model, "default_batch_size", 8) or 8
     cacheable = bool(getattr(model, "deterministic", True)) and settings.deterministic
@@ -471,7 +383,7 @@ def predict_task(model: Model, model_fingerprint: str, task: TaskSpec, capabilit
         except ImageError as exc:
             return exc
 
-    def decode_batch(batch: list[_Item], found: dict[str, Any]) -> dict[str, Any]:
+    def decode_batch(batch: list[Item], found: dict[str, Any]) -> dict[str, Any]:
         todo = [item for item in batch if item.key not in found]
         paths = [os.path.join(root, item.sample.image) for item in todo]
         decoded = decoders.map(decode_one, paths) if len(paths) > 1 else map(decode_one, paths)
@@ -510,21 +422,19 @@ def predict_task(model: Model, model_fingerprint: str, task: TaskSpec, capabilit
         decoders.shutdown(cancel_futures=True)
     progress.close()
 
-    from dfabench.parsing import PARSERS
-
-    parse = functools.lru_cache(maxsize=1 << 16)(PARSERS[task.parser])  # answers repeat; parsers are pure
-    return [_sample_record(task, item, results[item.sample.id], folder, parse, model_fingerprint)
+    parse = functools.lru_cache(maxsize=1 << 16)(get_manager().parser_for(task))  # answers repeat; parsers are pure
+    return [sample_record(task, item, results[item.sample.id], folder, parse, model_fingerprint)
             for item in items]
 
 
-def _answer_batch(model: Model, task: TaskSpec, capability: str, settings, batch: list[_Item],
+def _answer_batch(model: Model, task: TaskSpec, capability: str, settings, batch: list[Item],
                   found: dict[str, Any], images: dict[str, Any], root: str) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
-    todo: list[tuple[_Item, Any]] = []
+    todo: list[tuple[Item, Any]] = []
     for item in batch:
         if item.key in found:
             try:  # a cache written by an earlier version may hold answers the contract now refuses
-                _choice_logprobs(found[item.key].get("choice_logprobs"), task)
+                choice_logprobs(found[item.key].get("choice_logprobs"), task)
             except AnswerError as exc:
                 out[item.sample.id] = {"error": f"model: {exc}", "payload": None, "cached": True, "model_s": 0.0}
                 continue
@@ -538,7 +448,7 @@ def _answer_batch(model: Model, task: TaskSpec, capability: str, settings, batch
     if not todo:
         return out
 
-    def make_request(item: _Item, image):
+    def make_request(item: Item, image):
         path = os.path.join(root, item.sample.image)
         if capability == "score":
             return ScoreRequest(sample_id=item.sample.id, image=image, image_path=path, task=task.id)
@@ -557,7 +467,7 @@ def _answer_batch(model: Model, task: TaskSpec, capability: str, settings, batch
         pairs = [(item, answer, elapsed, None) for (item, _), answer in zip(todo, answers, strict=True)]
     except Exception as batch_exc:  # noqa: BLE001 - retried one by one below
         if len(requests) == 1:
-            pairs = [(todo[0][0], None, time.perf_counter() - start, _describe_exception(batch_exc))]
+            pairs = [(todo[0][0], None, time.perf_counter() - start, describe_exception(batch_exc))]
         else:
             pairs = []
             for (item, _), request in zip(todo, requests, strict=True):
@@ -568,7 +478,7 @@ def _answer_batch(model: Model, task: TaskSpec, capability: str, settings, batch
                         raise DfabenchError(f"the model returned {len(answer)} answers for 1 request")
                     pairs.append((item, answer[0], time.perf_counter() - one_start, None))
                 except Exception as exc:  # noqa: BLE001
-                    pairs.append((item, None, time.perf_counter() - one_start, _describe_exception(exc)))
+                    pairs.append((item, None, time.perf_counter() - one_start, describe_exception(exc)))
     for item, answer, seconds, error in pairs:
         if error is None and answer is not None and getattr(answer, "error", None):
             error = f"model: {redact(answer.error)}"
@@ -576,193 +486,11 @@ def _answer_batch(model: Model, task: TaskSpec, capability: str, settings, batch
             out[item.sample.id] = {"error": error, "payload": None, "model_s": seconds}
             continue
         try:
-            payload, cacheable = _payload(answer, task, sizes.get(item.sample.id))
+            payload, cacheable = answer_payload(answer, task, sizes.get(item.sample.id))
         except AnswerError as exc:
             out[item.sample.id] = {"error": f"model: {exc}", "payload": None, "model_s": seconds}
             continue
         out[item.sample.id] = {"payload": payload, "cached": False, "model_s": seconds, "cacheable": cacheable}
     return out
 
-
-def _describe_exception(exc: BaseException) -> str:
-    """One line for a sample's error field: the first line of the message, redacted, then cut to 500 characters."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"model raised {type(exc).__name__}" + (f": {redact_clip(text, 500)}" if text else "")
-
-
-class AnswerError(ValueError):
-    """A model answer that breaks the contract (a probability outside 0..1, a mask that is no mask)."""
-
-
-def _probability(value: Any, what: str) -> float | None:
-    if value is None:
-        return None
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise AnswerError(f"{what} is not a number: {value!r}") from None
-    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
-        raise AnswerError(f"{what} must be a probability in [0, 1], not {value!r}")
-    return value
-
-
-def _choice_logprobs(value: Any, task: TaskSpec | None) -> dict[str, float] | None:
-    """The answer's ``choice_logprobs`` when they keep the contract: ``None``, or a dict whose keys are
-    exactly the task's answer choices and whose values are log-probabilities (finite, <= 0; up to
-    1e-6 above 0 is taken as rounding). :class:`AnswerError` with the reason otherwise — a score is
-    never made from, or silently dropped for, values that are not log-probabilities of the choices."""
-    if value is None or task is None:
-        return value
-    if not isinstance(value, dict):
-        raise AnswerError(f"choice_logprobs must be a dict of answer choice -> log-probability, not "
-                          f"{type(value).__name__}")
-    choices = tuple(task.choices)
-    if not choices:
-        raise AnswerError(f"choice_logprobs given for task {task.id}, which has no answer choices")
-    if set(value) != set(choices):
-        extra = sorted(map(str, set(value) - set(choices)))
-        missing = sorted(set(choices) - set(value))
-        detail = "; ".join(part for part in (f"unknown {extra}" if extra else "",
-                                             f"missing {missing}" if missing else "") if part)
-        raise AnswerError(f"choice_logprobs keys must be the task's choices {list(choices)} ({detail}); "
-                          "give None when some choice has no log-probability")
-    out: dict[str, float] = {}
-    for choice in choices:
-        number = value[choice]
-        if isinstance(number, bool) or not isinstance(number, (int, float)):
-            raise AnswerError(f"choice_logprobs[{choice!r}] is not a number: {number!r}")
-        if not math.isfinite(number) or number > 1e-6:
-            raise AnswerError(f"choice_logprobs[{choice!r}] = {number!r} is not a log-probability "
-                              "(finite and <= 0)")
-        out[choice] = float(number)
-    return out
-
-
-def _payload(answer: Response | Scores, task: TaskSpec | None = None,
-             size: tuple[int, int] | None = None) -> tuple[dict[str, Any], bool]:
-    """A JSON-able form of a model answer (what the cache stores); :class:`AnswerError` when the
-    answer breaks the contract. ``task``: its answer choices check ``choice_logprobs``; ``size``:
-    the image's (width, height), which a predicted mask must have."""
-    if isinstance(answer, Scores):
-        categories = answer.categories
-        if categories is not None:
-            if not isinstance(categories, dict):
-                raise AnswerError(f"category probabilities must be a dict, not {type(categories).__name__}")
-            categories = {str(k): _probability(v, f"P({k})") for k, v in categories.items()}
-        return {"kind": "scores", "fake": _probability(answer.fake, "P(fake)"), "categories": categories}, True
-    if not isinstance(answer, Response):
-        raise AnswerError(f"expected a Response, got {type(answer).__name__}")
-    payload = {"kind": "response", "text": answer.text if answer.text is not None else "",
-               "prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens,
-               "choice_logprobs": _choice_logprobs(answer.choice_logprobs, task)}
-    if answer.mask is not None:
-        import numpy as np
-
-        mask = np.asarray(answer.mask)
-        payload["mask"] = _encode_mask(mask, size)
-    return payload, True
-
-
-def _encode_mask(mask, size: tuple[int, int] | None = None) -> str:
-    """A predicted mask as a base64 PNG of 0/255. Accepted: a 2-D boolean array, integers 0..255
-    (forged where > 127), or floats in [0, 1] (forged where >= 0.5, a probability map), of the
-    image's shape (height, width) when ``size`` = (width, height) is given (never resized here)."""
-    import base64
-    import io
-
-    import numpy as np
-    from PIL import Image
-
-    array = np.asarray(mask)
-    if array.ndim != 2 or array.size == 0:
-        raise AnswerError(f"a mask must be a 2-D array (height x width), got shape {array.shape}")
-    if size is not None and tuple(array.shape) != (size[1], size[0]):
-        raise AnswerError(f"the mask has shape {tuple(array.shape)} but the image is {size[0]}x{size[1]}: a mask "
-                          f"must have the image's shape (height, width) = ({size[1]}, {size[0]})")
-    if array.dtype == bool:
-        binary = array
-    elif np.issubdtype(array.dtype, np.integer):
-        if array.min() < 0 or array.max() > 255:
-            raise AnswerError("an integer mask must hold values in 0..255 (forged where > 127)")
-        binary = array > 127
-    elif np.issubdtype(array.dtype, np.floating):
-        if not np.isfinite(array).all() or array.min() < 0 or array.max() > 1:
-            raise AnswerError("a float mask must hold probabilities in [0, 1] (forged where >= 0.5)")
-        binary = array >= 0.5
-    else:
-        raise AnswerError(f"a mask of dtype {array.dtype} is not supported")
-    buffer = io.BytesIO()
-    Image.fromarray(binary.astype(np.uint8) * 255, mode="L").save(buffer, format="PNG")
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def _sample_record(task: TaskSpec, item: _Item, outcome: dict[str, Any], folder: RunFolder,
-                   parse: Callable[[str], Any], model_fingerprint: str | None = None) -> dict[str, Any]:
-    sample = item.sample
-    payload = outcome.get("payload")
-    record: dict[str, Any] = {
-        "id": sample.id, "task": task.id, "model_fingerprint": model_fingerprint, "image": sample.image,
-        "label": sample.label,
-        "category": sample.category, "technique": sample.technique, "source_id": sample.source_id,
-        "prompt": _last_user_text(item.messages), "prompt_hash": item.prompt_hash,
-        "reference": task.reference_of(sample), "response": None, "parsed": None, "score": None,
-        "category_scores": None, "unparsed": False, "error": outcome.get("error"),
-        "cached": bool(outcome.get("cached")), "timings": {"model_s": round(outcome.get("model_s", 0.0), 6)},
-        "tokens": None, "metrics": {}, "judge": None,
-    }
-    if record["error"] is not None or payload is None:
-        return record
-    if payload.get("kind") == "scores":
-        record["score"] = payload.get("fake")
-        record["category_scores"] = payload.get("categories")
-        if task.parser == "detection":
-            if record["score"] is None:
-                record["error"] = "model gave no probability of fake"
-            else:
-                record["parsed"] = "fake" if record["score"] >= 0.5 else "real"
-        elif task.parser == "category":
-            categories = payload.get("categories") or {}
-            if not categories:
-                record["error"] = NO_CATEGORIES
-            else:
-                record["parsed"] = max(sorted(categories), key=lambda c: categories[c])
-        else:
-            record["error"] = f"a score-only model cannot answer a {task.parser} task"
-        return record
-    text = payload.get("text") or ""
-    record["response"] = text
-    if payload.get("prompt_tokens") is not None or payload.get("completion_tokens") is not None:
-        record["tokens"] = {"prompt": payload.get("prompt_tokens"), "completion": payload.get("completion_tokens")}
-    parsed = parse(text)
-    if task.reference == "mask_and_description":
-        mask_path = None
-        if payload.get("mask"):
-            mask_path = _write_mask(folder, task.id, sample.id, payload["mask"])
-        parsed = {"text": parsed, "mask": mask_path}
-        record["unparsed"] = mask_path is None
-    else:
-        record["unparsed"] = parsed is None
-    record["parsed"] = parsed
-    if task.parser == "detection":
-        record["score"] = task.fake_probability(payload.get("choice_logprobs"))
-    return record
-
-
-def _write_mask(folder: RunFolder, task: str, sample_id: str, encoded: str) -> str:
-    """Stage a predicted mask in the run's transaction (committed with the logs, hashed in run.json)."""
-    import base64
-    import hashlib
-
-    relpath = f"masks/{task}/{hashlib.sha256(sample_id.encode()).hexdigest()[:16]}.png"
-    folder.active_transaction().write_bytes(relpath, base64.b64decode(encoded))
-    return relpath
-
-
-def _last_user_text(messages: list[dict[str, Any]] | None) -> str | None:
-    if not messages:
-        return None
-    for message in reversed(messages):
-        if message["role"] == "user":
-            return "".join(p.get("text", "") for p in message["content"] if p.get("type") == "text")
-    return None
 

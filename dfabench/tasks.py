@@ -10,13 +10,20 @@ A task spec is a small YAML file (``tasks/*.yaml``, shipped in the wheel as the 
 mask, ``conversation``: samples with conversations); ``reference`` — what the answer is compared
 with (``label``, ``category``, ``description``, ``conversation``, ``mask_and_description``);
 ``system`` and ``prompt`` — the chat prompt (the image is attached to the first user turn);
-``parser`` — ``detection``, ``category`` or ``text`` (see :mod:`dfabench.parsing`);
+``parser`` — the name of a registered parser: ``detection``, ``category`` or ``text`` (see
+:mod:`dfabench.parsing`) or one a plugin adds through ``dfabench_register_parsers``;
 ``choices`` / ``fake_choice`` — answer options whose log-probabilities give a DF-D score;
 ``generation`` — ``max_new_tokens``, ``temperature``, ``top_p``; ``metrics`` — metric providers.
 
 The **fingerprint** is a SHA-256 over every field that can change a number (everything but
 ``name``, ``description`` and ``aliases``), so silent prompt drift is visible and runs with
 different specs are never ranked together.
+
+This module is a *pure spec*: it knows the fields and their meaning and imports nothing of the
+plugin machinery. Looking a task up by id or alias (:func:`dfabench.plugins.get_task`,
+:func:`dfabench.plugins.normalise_task_id`, :func:`dfabench.plugins.resolve_tasks`) and checking
+that a spec's ``parser`` is registered belong to the plugin manager, which imports this module
+(never the other way round).
 """
 
 from __future__ import annotations
@@ -33,7 +40,8 @@ from dfabench.models import CAPABILITIES, GenerationSettings
 
 SAMPLE_FILTERS = ("all", "fake", "described", "masked", "conversation")
 REFERENCES = ("label", "category", "description", "conversation", "mask_and_description")
-PARSERS = ("detection", "category", "text")
+#: the parsers dfabench ships (registered by :mod:`dfabench.builtin`); a spec may name any registered parser
+BUILTIN_PARSERS = ("detection", "category", "text")
 _DOC_FIELDS = ("name", "description", "aliases")
 _FIELDS = {"id", "name", "aliases", "version", "description", "requires", "samples", "reference", "system",
            "prompt", "parser", "choices", "fake_choice", "generation", "metrics", "metric_options"}
@@ -92,8 +100,8 @@ class TaskSpec:
             raise fail(f"'samples' must be one of {SAMPLE_FILTERS}, got {data['samples']!r}")
         if data["reference"] not in REFERENCES:
             raise fail(f"'reference' must be one of {REFERENCES}, got {data['reference']!r}")
-        if data["parser"] not in PARSERS:
-            raise fail(f"'parser' must be one of {PARSERS}, got {data['parser']!r}")
+        if not isinstance(data["parser"], str) or not data["parser"].strip():
+            raise fail(f"'parser' must be the name of a registered parser, got {data['parser']!r}")
         choices = tuple(str(c) for c in _as_list(data.get("choices") or []))
         fake_choice = data.get("fake_choice")
         if choices and (len(choices) != 2 or fake_choice not in choices):
@@ -110,7 +118,7 @@ class TaskSpec:
             raise fail("'metric_options' must be a mapping of provider name -> options")
         return cls(
             id=str(data["id"]), version=str(data["version"]), requires=requires, samples=data["samples"],
-            reference=data["reference"], prompt=str(data["prompt"]).strip(), parser=data["parser"],
+            reference=data["reference"], prompt=str(data["prompt"]).strip(), parser=data["parser"].strip(),
             metrics=tuple(_as_list(data["metrics"])), name=str(data.get("name", "")),
             description=str(data.get("description", "")).strip(),
             aliases=tuple(_as_list(data.get("aliases") or [])),
@@ -244,40 +252,3 @@ def builtin_task_files() -> list[Any]:
     """The task specs shipped with dfabench (works in editable and non-editable installs)."""
     root = resources.files("dfabench.task_specs")
     return sorted((p for p in root.iterdir() if p.name.endswith(".yaml")), key=lambda p: p.name)
-
-
-def get_task(task_id: str) -> TaskSpec:
-    """A registered task by id or alias (case-insensitive; ``dfd`` finds ``DF-D``)."""
-    from dfabench.plugins import get_manager
-
-    return get_manager().tasks.get(normalise_task_id(task_id))
-
-
-def normalise_task_id(task_id: str) -> str:
-    """``dfd``, ``df_d``, ``Df-D`` -> ``DF-D``; other ids are returned stripped."""
-    from dfabench.plugins import get_manager
-
-    raw = task_id.strip()
-    tasks = get_manager().tasks
-    if raw in tasks:
-        return tasks.resolve(raw)
-    squashed = raw.replace("-", "").replace("_", "").lower()
-    for known in tasks:
-        if known.replace("-", "").replace("_", "").lower() == squashed:
-            return known
-    return raw
-
-
-def resolve_tasks(spec: str | list[str]) -> list[TaskSpec]:
-    """Parse ``DF-D,DF-C`` (or a list) into task specs, in the given order, without duplicates."""
-    names = _as_list(spec)
-    if not names:
-        from dfabench.errors import DfabenchError
-
-        raise DfabenchError("no task given (e.g. --tasks DF-D,DF-C)")
-    out: list[TaskSpec] = []
-    for name in names:
-        task = get_task(name)
-        if task not in out:
-            out.append(task)
-    return out

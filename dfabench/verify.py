@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from dfabench.errors import DfabenchError, InputError, UnknownNameError
+from dfabench.identity import JudgeIdentity, run_judge_identity
 from dfabench.store import RunFolder, samples_file_name, sha256_file
 
 #: re-derived numbers must agree to this absolute difference (floating-point summation order only)
@@ -267,7 +268,7 @@ def verify(target: Path, *, bench: Path | None = None, claims: list[str] = (), t
         _check_benchmark(report, record, bench, logs, specs)
 
     # 8. claims, against the re-derived numbers only
-    from dfabench.tasks import normalise_task_id
+    from dfabench.plugins import normalise_task_id
 
     for task_id, metric, value in parsed_claims:
         task_id = normalise_task_id(task_id)
@@ -416,20 +417,6 @@ def _rederive(report: VerifyReport, folder: RunFolder, record: dict[str, Any], r
     return True
 
 
-def _judge_identity(judge: dict[str, Any]) -> tuple[Any, ...]:
-    """(model as reported, rubric, rubric version, rubric SHA-256, image or not), hashable whatever the JSON."""
-    from dfabench.store import canonical_json
-
-    fields = [judge.get(k) for k in ("model", "rubric", "rubric_version", "rubric_sha256")]
-    return (*(v if v is None or isinstance(v, (str, int, float)) else canonical_json(v) for v in fields),
-            bool(judge.get("with_image")))
-
-
-def _identity_text(identity: tuple[Any, ...]) -> str:
-    model, rubric, version, sha, image = identity
-    return f"{model} / {rubric} v{version} #{str(sha)[:8]}{' +image' if image else ''}"
-
-
 def judge_summary(samples: list[dict[str, Any]]) -> dict[str, Any]:
     """The judge's counts (``n_judged``, ``n_failed``, ...) over per-sample records, by the judge metric's rule."""
     from dfabench.metrics import MetricContext
@@ -447,28 +434,31 @@ def _check_judge(report: VerifyReport, record: dict[str, Any], rederived: dict[s
     for task_id in sorted(set(per_task) - set(record.get("tasks") or {})):
         report.fail(f"judge: run.json names a judge for {task_id}, a task it does not define")
     if judge and per_task:
-        report.check(_judge_identity(judge) in {_judge_identity(v) for v in per_task.values()},
+        overall = JudgeIdentity.from_dict(judge)
+        report.check(overall.key() in {JudgeIdentity.from_dict(v).key() for v in per_task.values()},
                      "judge: the run-level judge identity is one of the per-task identities",
-                     f"judge: the run-level judge identity {_identity_text(_judge_identity(judge))} is none of the "
-                     "per-task ones")
+                     f"judge: the run-level judge identity {overall.label()} is none of the per-task ones")
     for task_id, samples in sorted(logs.items()):
-        seen: Counter = Counter()
+        seen: Counter[tuple[Any, ...]] = Counter()  # JudgeIdentity.key() -> samples
+        named: dict[tuple[Any, ...], JudgeIdentity] = {}
         for sample in samples:
             result = sample.get("judge")
             if (isinstance(result, dict) and not result.get("by_rule") and result.get("error") is None
                     and result.get("score") is not None):
-                seen[_judge_identity(result)] += 1
-        claimed = per_task.get(task_id) or judge
+                identity = JudgeIdentity.from_dict(result)
+                named.setdefault(identity.key(), identity)
+                seen[identity.key()] += 1
+        claimed = run_judge_identity(record, task_id)
         if seen:
             if claimed is None:
                 report.fail(f"{task_id}: {sum(seen.values())} samples carry judge results but run.json names no judge")
             else:
                 top = seen.most_common()
                 majority = {identity for identity, n in top if n == top[0][1]}
-                report.check(_judge_identity(claimed) in majority,
+                report.check(claimed.key() in majority,
                              f"{task_id}: the judge identity is the one the per-sample results carry",
-                             f"{task_id}: run.json names the judge {_identity_text(_judge_identity(claimed))}, but "
-                             f"the per-sample results were produced by {_identity_text(top[0][0])} ({top[0][1]} "
+                             f"{task_id}: run.json names the judge {claimed.label()}, but "
+                             f"the per-sample results were produced by {named[top[0][0]].label()} ({top[0][1]} "
                              "samples)")
         if task_id in per_task and task_id in fresh_tasks:
             fresh = (rederived["breakdowns"].get(task_id) or {}).get("judge")

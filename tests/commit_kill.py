@@ -89,11 +89,11 @@ def _forked(args: list[str], env: dict[str, str], timeout: float) -> subprocess.
                 sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
                 os.environ.clear()
                 os.environ.update(env)
-                from dfabench import store
+                from dfabench import transaction
                 from dfabench.cli import main
                 from dfabench.plugins import reset_manager
 
-                store._FAULTS.count = 0  # this process's own count of file operations
+                transaction._FAULTS.count = 0  # this process's own count of file operations
                 reset_manager(None)
                 code = main(list(args))
             except SystemExit as exc:

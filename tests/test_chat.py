@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from dfabench import hookimpl
-from dfabench.chat import add_chat_arguments, chat_command
+from dfabench.cli.chat import add_chat_arguments, chat_command
 from dfabench.errors import DfabenchError, InputError
 from dfabench.models import GenerateRequest, Model, RandomModel, Response
 from dfabench.plugins import PluginManager, reset_manager
@@ -78,7 +78,7 @@ def chat(argv: list[str], text: str) -> tuple[int, str]:
 
 
 def test_shortcuts_ask_the_task_prompts_and_show_the_parsed_answer(manager, image):
-    from dfabench.tasks import get_task
+    from dfabench.plugins import get_task
 
     code, out = chat(["--model", "constant", "--model-arg", "category=FR", str(image)],
                      "/detect\n/classify\n/describe\n")

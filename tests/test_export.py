@@ -19,7 +19,7 @@ import yaml
 from dfabench.errors import DfabenchError
 from dfabench.export import export_lmms_eval, lmms_task_name
 from dfabench.parsing import parse_category, parse_detection
-from dfabench.tasks import get_task
+from dfabench.plugins import get_task
 
 sys.path.insert(0, str(Path(__file__).parent))
 from benchmaker import make_benchmark  # noqa: E402

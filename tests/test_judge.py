@@ -18,13 +18,12 @@ from pathlib import Path
 
 import pytest
 
+from dfabench.cli.judge import add_judge_arguments, judge_command
 from dfabench.errors import DfabenchError
 from dfabench.judge import (
     CACHE_FILE,
     JudgeSettings,
     JudgmentError,
-    add_judge_arguments,
-    judge_command,
     judge_input_sha256,
     judge_run,
     list_rubrics,

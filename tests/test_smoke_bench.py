@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dfabench.data import smoke
+from dfabench.data import smoke, synthetic
 from dfabench.data.manifest import CATEGORIES, load_benchmark
 from dfabench.errors import DfabenchError
 from dfabench.parsing import parse_category, parse_detection
@@ -139,11 +139,11 @@ def test_benchmark_json_and_readme_say_what_it_is(smoke_dir):
     assert "not DFA-Bench" in readme and "public domain" in readme and "seed 0" in readme
 
 
-def _toy_frame(rng: np.random.Generator) -> smoke._Frame:
+def _toy_frame(rng: np.random.Generator) -> synthetic.Frame:
     base = np.asarray(Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).resize((256, 256)),
                       dtype=np.float32)
     pixels = np.clip(np.rint(base + rng.normal(0, 3, base.shape)), 0, 255).astype(np.float32)
-    return smoke._Frame(pixels, smoke._TEMPLATE + rng.uniform(-4, 4, (3, 2)), 2.0)
+    return synthetic.Frame(pixels, synthetic.TEMPLATE + rng.uniform(-4, 4, (3, 2)), 2.0)
 
 
 @pytest.mark.parametrize("kind", ["FS", "FR", "FE"])
@@ -153,13 +153,13 @@ def test_masks_are_exact(kind):
     for trial in range(6):
         rng = np.random.default_rng(trial)
         target = _toy_frame(rng)
-        say = smoke._Wording(random.Random(trial))
+        say = synthetic.Wording(random.Random(trial))
         if kind == "FS":
-            fake = smoke._face_swap(target, _toy_frame(rng), rng, say)
+            fake = synthetic.face_swap(target, _toy_frame(rng), rng, say)
         elif kind == "FR":
-            fake = smoke._reenact(target, rng, say)
+            fake = synthetic.reenact(target, rng, say)
         else:
-            fake = smoke._edit(target, rng, say)
+            fake = synthetic.edit(target, rng, say)
         assert fake.category == kind
         outside = ~fake.mask
         assert fake.mask.any() and outside.any()

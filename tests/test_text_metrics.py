@@ -406,7 +406,7 @@ def test_embedding_similarity_matches_sentence_transformers():
 def test_resources_status_command(capsys):
     import argparse
 
-    from dfabench.metrics.resources import add_resources_arguments, resources_command
+    from dfabench.cli.resources import add_resources_arguments, resources_command
 
     parser = argparse.ArgumentParser()
     add_resources_arguments(parser)

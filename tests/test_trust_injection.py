@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-import dfabench.judge as judge_module
+import dfabench.judge.rubric as judge_module
 from dfabench.errors import DfabenchError, InputError
 from dfabench.escape import html_text, markdown_code, markdown_text, terminal_text
 from dfabench.judge import (

@@ -327,8 +327,7 @@ def test_a_plugin_clashing_with_a_builtin_name_refuses_it_too():
 
 
 def test_a_task_or_metric_registered_twice_is_refused_the_same_way():
-    from dfabench.plugins import NameClashError, PluginManager
-    from dfabench.tasks import get_task
+    from dfabench.plugins import NameClashError, PluginManager, get_task
 
     spec = {**get_task("DF-D").canonical(), "prompt": "Is this face forged? (another plugin's DF-D)"}
     plugin = _plugin("shadowing", dfabench_register_tasks=lambda register: register(spec),

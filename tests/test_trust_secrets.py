@@ -111,14 +111,14 @@ def test_scrub_value_reaches_nested_strings_and_secret_names():
 
 
 def _clippers():
+    from dfabench.answers import describe_exception
     from dfabench.judge import _clip, _Scrubber
-    from dfabench.runner import _describe_exception
 
     scrubber = _Scrubber(None)
     return {
         "redact_clip(300)": (lambda text: redact_clip(text, 300), 300, 0),
         "redact_clip(40, one_line)": (lambda text: redact_clip(text, 40, one_line=True), 40, 0),
-        "runner._describe_exception": (lambda text: _describe_exception(RuntimeError(text)), 500, 0),
+        "answers.describe_exception": (lambda text: describe_exception(RuntimeError(text)), 500, 0),
         "judge._Scrubber": (scrubber, 300, 0),
         "judge._clip": (_clip, 120, 0),
     }
@@ -320,13 +320,14 @@ def test_credentials_in_urls_never_reach_run_json_and_do_not_change_the_fingerpr
 
 
 def test_submit_refuses_a_run_an_older_version_wrote_with_credentials(leaky, tiny_bench, tmp_path, monkeypatch):
+    import dfabench.answers as answers
     import dfabench.runner as runner
 
     out = tmp_path / "old-run"
     with monkeypatch.context() as old:  # what an older dfabench wrote: no scrubbing, error text cut unredacted
         old.setattr(runner, "scrub_value", lambda value, secrets=(): value)
         old.setattr(runner, "redact", lambda text, secrets=(): text)
-        old.setattr(runner, "redact_clip", lambda text, limit, secrets=(), one_line=False: text[:limit] + "...")
+        old.setattr(answers, "redact_clip", lambda text, limit, secrets=(), one_line=False: text[:limit] + "...")
         code, _, stderr = leaky("run", "--model", "leaky", "--model-arg", f"base_url={URL}", "--tasks", "DF-D",
                                 "--bench", str(tiny_bench), "--out", str(out), "--no-progress")
     assert code == 0, stderr

@@ -23,16 +23,9 @@ from typing import Any, NamedTuple
 
 from dfabench.errors import InputError
 from dfabench.records import MAX_JSON_DEPTH, depth_problem, loads_json
+from dfabench.vocab import CATEGORIES, CATEGORY_NAMES, LABELS  # noqa: F401 - CATEGORY_NAMES re-exported
 
 MANIFEST = "manifest.jsonl"
-LABELS = ("real", "fake")
-CATEGORIES = ("FS", "FR", "FE", "EFS")
-CATEGORY_NAMES = {
-    "FS": "face swap",
-    "FR": "face reenactment",
-    "FE": "face editing",
-    "EFS": "entire face synthesis",
-}
 REQUIRED = ("id", "image", "label")
 OPTIONAL = ("category", "technique", "source_id", "split", "description", "mask", "conversations")
 KNOWN_FIELDS = frozenset(REQUIRED + OPTIONAL + ("meta",))

@@ -40,6 +40,7 @@ from dfabench.metrics.statistics import (
     percentile_interval,
     resampled_cluster_sums,
 )
+from dfabench.vocab import CATEGORIES, LABELS
 
 __all__ = [
     "CATEGORIES",
@@ -60,8 +61,7 @@ __all__ = [
     "roc_auc",
 ]
 
-DETECTION_LABELS = ("real", "fake")
-CATEGORIES = ("FS", "FR", "FE", "EFS")
+DETECTION_LABELS = LABELS
 UNPARSED_COLUMN = "unparsed/failed"
 #: the ranking bootstrap evaluates at most this many (sample x replicate) pairs
 RANKING_BOOTSTRAP_WORK = 100_000_000

@@ -11,8 +11,9 @@ Metrics:
 
 When nothing is judged yet, both are ``None`` with the reason ("run `dfabench judge ...`"). A judgment whose
 ``input_sha256`` no longer matches the sample (the answer or reference changed since) is stale: it is not
-used and is counted as not judged. Samples judged under different judge identities (model, rubric,
-version, image) are never averaged together: ``judge_score`` is then ``None`` with the identities listed.
+used and is counted as not judged. Samples judged under different judge identities
+(:class:`dfabench.identity.JudgeIdentity`: reported model, rubric name, version and SHA-256, image) are
+never averaged together: ``judge_score`` is then ``None`` with the identities listed.
 Confidence interval: cluster bootstrap of the mean over ``source_id``. Breakdowns: ``judge`` with the counts,
 the failure kinds, the per-criterion means and the identity.
 """
@@ -23,26 +24,24 @@ import math
 from collections import Counter
 from typing import Any
 
+from dfabench.identity import JudgeIdentity
 from dfabench.metrics import MetricContext, MetricOutput, MetricResult
+from dfabench.metrics.judge_input import judge_input_sha256
 
 NOT_JUDGED = "not judged: run `dfabench judge RUN_DIR --judge-model ID`"
 
 
-def _identity(judge: dict[str, Any]) -> tuple[Any, ...]:
-    return (judge.get("model"), judge.get("rubric"), judge.get("rubric_version"), bool(judge.get("with_image")))
-
-
 def judge_metrics(records: list[dict[str, Any]], context: MetricContext) -> MetricOutput:
     """Provider ``judge``: ``judge_score`` and ``judge_failure_rate`` (see the module docstring)."""
-    from dfabench.judge import judge_input_sha256
-    from dfabench.metrics.statistics import bootstrap_mean
+    from dfabench.metrics.statistics import bootstrap_mean  # numpy: loaded only when a score is computed
 
     scores: list[float] = []
     clusters: list[str] = []
     judged_ids: list[str] = []
     failures: Counter = Counter()
     criteria: dict[str, list[float]] = {}
-    identities: Counter = Counter()
+    identities: Counter[tuple[Any, ...]] = Counter()  # JudgeIdentity.key() -> samples
+    named: dict[tuple[Any, ...], JudgeIdentity] = {}
     n_model_failed = n_not_judged = n_stale = n_by_rule = 0
     for record in records:
         if record.get("error"):
@@ -65,7 +64,9 @@ def judge_metrics(records: list[dict[str, Any]], context: MetricContext) -> Metr
         if judge.get("by_rule"):
             n_by_rule += 1
         else:
-            identities[_identity(judge)] += 1
+            identity = JudgeIdentity.from_dict(judge)
+            named.setdefault(identity.key(), identity)
+            identities[identity.key()] += 1
         scores.append(score)
         clusters.append(str(record.get("source_id") or record["id"]))
         judged_ids.append(str(record["id"]))
@@ -79,8 +80,7 @@ def judge_metrics(records: list[dict[str, Any]], context: MetricContext) -> Metr
         "n_not_judged": n_not_judged, "n_stale": n_stale, "n_empty_answers_scored_0": n_by_rule,
         "n_model_failed": n_model_failed,
         "per_criterion": {name: sum(v) / len(v) for name, v in sorted(criteria.items())},
-        "identities": [{"model": i[0], "rubric": i[1], "rubric_version": i[2], "with_image": i[3], "n": n}
-                       for i, n in identities.most_common()],
+        "identities": [{**named[key].to_dict(), "n": n} for key, n in identities.most_common()],
     }
     for sample_id, score in zip(judged_ids, scores, strict=True):
         output.per_sample[sample_id] = {"judge_score": score}
@@ -92,8 +92,7 @@ def judge_metrics(records: list[dict[str, Any]], context: MetricContext) -> Metr
         return output
     output.metrics["judge_failure_rate"] = MetricResult(value=n_failed / attempted, n=attempted)
     if len(identities) > 1:
-        listed = "; ".join(f"{m} {r} v{v}{' +image' if img else ''} ({n})" for (m, r, v, img), n in
-                           identities.most_common())
+        listed = "; ".join(f"{named[key].label()} ({n})" for key, n in identities.most_common())
         output.metrics["judge_score"] = MetricResult.undefined(
             f"samples were judged by different judges ({listed}); re-judge them all with "
             "`dfabench judge RUN_DIR --refresh`",

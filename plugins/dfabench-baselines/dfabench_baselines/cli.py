@@ -1,12 +1,13 @@
-"""``dfabench-baselines``: train and inspect the baseline detectors outside a run.
+"""``dfabench baselines``: train and inspect the baseline detectors outside a run.
 
-    dfabench-baselines train --bench DIR [--out MODEL.npz] [--size 256] [--C auto]
-    dfabench-baselines info MODEL.npz
+    dfabench baselines train --bench DIR [--out MODEL.npz] [--size 256] [--C auto]
+    dfabench baselines info MODEL.npz
 
 ``train`` fits the spectrum detector on the benchmark's ``train`` split. Without ``--out`` the
 model goes to the cache, where ``dfabench run --model spectrum`` on the same benchmark finds it;
 with ``--out`` it is written there, for ``--model-arg weights=MODEL.npz`` (e.g. to score another
-benchmark that has no train split).
+benchmark that has no train split). Registered through ``dfabench_register_commands``;
+``dfabench-baselines ...`` is kept for one release as an alias of ``dfabench baselines ...``.
 """
 
 from __future__ import annotations
@@ -15,13 +16,12 @@ import argparse
 import json
 import sys
 
-from dfabench.errors import DfabenchError
-from dfabench.redact import redact
+from dfabench.api import cli_main as dfabench_main
+from dfabench.api import load_benchmark
 
 
-def _train(args: argparse.Namespace) -> int:
-    from dfabench.data.manifest import load_benchmark
-
+def train_command(args: argparse.Namespace) -> int:
+    """``dfabench baselines train``: the exit code."""
     from dfabench_baselines.spectrum import cached_model_path, train_spectrum
 
     benchmark = load_benchmark(args.bench)
@@ -40,7 +40,8 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _info(args: argparse.Namespace) -> int:
+def info_command(args: argparse.Namespace) -> int:
+    """``dfabench baselines info``: the exit code."""
     from dfabench_baselines.spectrum import SpectrumClassifier
 
     model = SpectrumClassifier.load(args.model)
@@ -49,29 +50,24 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dfabench-baselines", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("train", help="fit the spectrum detector on a benchmark's train split")
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``dfabench baselines train``."""
     p.add_argument("--bench", required=True, help="benchmark folder (with a train split)")
     p.add_argument("--out", help="model file to write (default: the cache used by `dfabench run`)")
     p.add_argument("--size", type=int, default=256, help="images are resized to SIZE x SIZE (default 256)")
     p.add_argument("--C", default="auto", help="inverse regularisation strength, or 'auto' (default): chosen by "
                                                "cross-validation on the train split")
-    p.set_defaults(func=_train)
-    p = sub.add_parser("info", help="show what a saved model was trained on")
+
+
+def add_info_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``dfabench baselines info``."""
     p.add_argument("model", help="model file (.npz)")
-    p.set_defaults(func=_info)
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except DfabenchError as exc:
-        print(f"error: {redact(exc)}", file=sys.stderr)
-        return exc.exit_code
+    """``dfabench-baselines ARGS``: the deprecated alias of ``dfabench baselines ARGS``."""
+    print("dfabench-baselines is deprecated: use `dfabench baselines`", file=sys.stderr)
+    return dfabench_main(["baselines", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -47,14 +47,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from dfabench.errors import DfabenchError, InputError
-from dfabench.models import GenerateRequest, Model, Response
-from dfabench.store import atomic_write_text
+from dfabench.api import (
+    DfabenchError,
+    GenerateRequest,
+    InputError,
+    Model,
+    Response,
+    atomic_write_text,
+    load_mask,
+    mask_scores,
+)
 
 from dfabench_baselines.spectrum import CATEGORIES, _decode, _safe_scale, cache_dir
 
 if TYPE_CHECKING:  # pragma: no cover
-    from dfabench.data.manifest import Benchmark
+    from dfabench.api import Benchmark
 
 MODEL_NAME = "noise-inconsistency"
 MODEL_FORMAT = "dfabench-baselines/noise-inconsistency-v1"
@@ -337,8 +344,6 @@ def _logistic(features: np.ndarray, targets: list, classes_kind: str) -> dict[st
 def fit_threshold(maps: list[NoiseMap], truths: list[np.ndarray]) -> tuple[float, float]:
     """The threshold of :data:`THRESHOLD_GRID` with the best mean IoU of the masks against ``truths``
     (boolean arrays of each map's analysis size); returns it and that IoU. Ties go to the lower one."""
-    from dfabench.metrics.localization import mask_scores
-
     best, best_iou = THRESHOLD_GRID[0], -1.0
     for threshold in THRESHOLD_GRID:
         iou = float(np.mean([mask_scores(m.flagged(threshold), t)["iou"] for m, t in zip(maps, truths, strict=True)]))
@@ -351,7 +356,6 @@ def fit_noise_model(benchmark: Benchmark, *, split: str = "train", max_side: int
                     threshold: float | str = "auto") -> NoiseModel:
     """Fit the threshold (``"auto"``: on ``split``'s reference masks) and the DF-D / DF-C classifiers
     on ``split`` of ``benchmark``. The other splits are never looked at."""
-    from dfabench.metrics.localization import load_mask
     from PIL import Image
 
     samples = benchmark.select(split)

@@ -29,24 +29,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from dfabench.errors import DfabenchError, InputError
-from dfabench.models import Model, ScoreRequest, Scores
+from dfabench.api import CATEGORIES, DfabenchError, InputError, Model, ScoreRequest, Scores, open_rgb
+from dfabench.api import cache_dir as dfabench_cache_dir
 
 from dfabench_baselines.features import DEFAULT_SIZE, FEATURE_KIND, FEATURE_VERSION, n_features, spectrum_features
 
 if TYPE_CHECKING:  # pragma: no cover
-    from dfabench.data.manifest import Benchmark
+    from dfabench.api import Benchmark
 
 MODEL_FORMAT = "dfabench-baselines/spectrum-v1"
-CATEGORIES = ("FS", "FR", "FE", "EFS")
 _ARRAYS = ("detect_mean", "detect_scale", "detect_coef", "detect_intercept",
            "category_mean", "category_scale", "category_coef", "category_intercept")
 
 
 def cache_dir() -> Path:
     """Where trained models are cached: ``$DFABENCH_CACHE_DIR/baselines`` or ``~/.cache/dfabench/baselines``."""
-    root = os.environ.get("DFABENCH_CACHE_DIR")
-    return (Path(root) if root else Path.home() / ".cache" / "dfabench") / "baselines"
+    return dfabench_cache_dir() / "baselines"
 
 
 #: candidate regularisation strengths when ``C="auto"``
@@ -165,8 +163,6 @@ class SpectrumClassifier:
 
 
 def _decode(benchmark: Benchmark, relative: str):
-    from dfabench.images import open_rgb
-
     path = benchmark.path_of(relative)
     try:
         return open_rgb(path)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from dfabench.api import DfabenchError, InputError
 from dfabench.data.manifest import load_benchmark, write_manifest
-from dfabench.errors import DfabenchError, InputError
 from dfabench.metrics.classification import roc_auc
 from dfabench.models import RandomModel, ScoreRequest
 from PIL import Image

@@ -10,12 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from dfabench.answers import encode_mask
+from dfabench.api import DfabenchError, GenerateRequest, InputError, load_mask, mask_scores
 from dfabench.data.manifest import load_benchmark, write_manifest
-from dfabench.errors import DfabenchError, InputError
-from dfabench.metrics.localization import load_mask, mask_scores
-from dfabench.models import GenerateRequest
 from dfabench.parsing import parse_category, parse_detection
-from dfabench.runner import _encode_mask
 from PIL import Image, ImageFilter
 
 from dfabench_baselines.noise import (
@@ -75,7 +73,7 @@ def test_mask_shape_dtype_values_and_determinism():
     assert mask.shape == (200, 240) and mask.dtype == np.uint8 and set(np.unique(mask)) <= {0, 255}
     again = NoiseInconsistencyLocalizer(threshold=DEFAULT_THRESHOLD).generate([_request(image.copy())])[0]
     assert np.array_equal(mask, again.mask) and first.text == again.text
-    assert _encode_mask(mask)  # what the runner accepts
+    assert encode_mask(mask)  # what the runner accepts
     assert mask_scores(mask > 127, truth)["iou"] > 0.5  # the de-noised patch is found
     # an image longer than max_side is analysed downscaled, but its mask has the image's size
     big, _ = _face(2, size=(300, 180), patch=(0.3, 0.6, 0.3, 0.6))

@@ -1,12 +1,14 @@
-"""The ``dfabench-dfagpt`` command: ``dfabench-dfagpt train ...`` (LoRA instruction tuning)."""
+"""``dfabench dfagpt train ...`` (LoRA instruction tuning), registered through ``dfabench_register_commands``.
+
+``dfabench-dfagpt train ...`` is kept for one release as an alias of ``dfabench dfagpt train ...``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from dfabench.errors import DfabenchError
-from dfabench.redact import redact
+from dfabench.api import cli_main as dfabench_main
 
 
 def _modules(value: str) -> tuple[str, ...]:
@@ -16,14 +18,11 @@ def _modules(value: str) -> tuple[str, ...]:
     return names
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dfabench-dfagpt", description="DFA-GPT tools for dfabench")
-    commands = parser.add_subparsers(dest="command")
-    p = commands.add_parser(
-        "train", help="LoRA instruction tuning on a benchmark's train-split conversations",
-        description="Train a DFA-GPT adapter: vision encoder frozen, projector trained, LLM frozen with LoRA, "
-                    "loss on the assistant tokens of the benchmark's DFA-Instruct-style conversations. Writes "
-                    "adapter_model.safetensors, projector.safetensors and dfagpt.json into --out.")
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``dfabench dfagpt train``."""
+    p.description = ("Train a DFA-GPT adapter: vision encoder frozen, projector trained, LLM frozen with LoRA, "
+                     "loss on the assistant tokens of the benchmark's DFA-Instruct-style conversations. Writes "
+                     "adapter_model.safetensors, projector.safetensors and dfagpt.json into --out.")
     p.add_argument("--base", required=True, help="base checkpoint: a local folder or a hub name (LLaVA-style)")
     p.add_argument("--bench", required=True, help="benchmark folder with conversations, or 'smoke'")
     p.add_argument("--out", required=True, help="adapter folder to write (checkpoints go in OUT/checkpoints)")
@@ -50,11 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--revision", help="hub revision of the base")
     p.add_argument("--trust-remote-code", action="store_true")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=_train)
-    return parser
 
 
-def _train(args: argparse.Namespace) -> int:
+def train_command(args: argparse.Namespace) -> int:
+    """``dfabench dfagpt train``: the exit code."""
     from dfabench_dfagpt.train import TrainConfig, train
     from dfabench_hf.options import parse_device
 
@@ -65,7 +63,12 @@ def _train(args: argparse.Namespace) -> int:
         split=args.split, limit=args.limit, warmup_ratio=args.warmup_ratio, weight_decay=args.weight_decay,
         max_grad_norm=args.max_grad_norm, dtype=args.dtype, device=parse_device(args.device),
         revision=args.revision, trust_remote_code=args.trust_remote_code)
-    result = train(config, resume=args.resume, progress=not args.no_progress)
+    try:
+        result = train(config, resume=args.resume, progress=not args.no_progress)
+    except KeyboardInterrupt:
+        print(f"dfabench-dfagpt: interrupted; run the same command with --resume to continue from the last "
+              f"checkpoint in {args.out}/checkpoints", file=sys.stderr)
+        return 130
     print(f"trained {result.steps} steps (final loss {result.losses[-1]:.4f}); adapter in {result.out}")
     print(f"evaluate it: dfabench run --model dfagpt --model-arg base={args.base} --model-arg adapter={result.out} "
           "--tasks DF-D,DF-C,AD --bench BENCH --out RUN_DIR")
@@ -73,20 +76,9 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
-    try:
-        return int(args.func(args) or 0)
-    except DfabenchError as exc:
-        print(f"dfabench-dfagpt: error: {redact(exc)}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print(f"dfabench-dfagpt: interrupted; run the same command with --resume to continue from the last "
-              f"checkpoint in {args.out}/checkpoints", file=sys.stderr)
-        return 130
+    """``dfabench-dfagpt ARGS``: the deprecated alias of ``dfabench dfagpt ARGS``."""
+    print("dfabench-dfagpt is deprecated: use `dfabench dfagpt`", file=sys.stderr)
+    return dfabench_main(["dfagpt", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

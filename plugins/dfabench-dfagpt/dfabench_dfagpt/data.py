@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dfabench.data.manifest import Benchmark, Sample
-from dfabench.errors import DfabenchError, InputError
+from dfabench.api import Benchmark, DfabenchError, InputError, Sample, open_rgb
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +91,6 @@ def build_example(processor, sample: Sample, image_path: Path) -> Example:
     expands to (the placeholder is a special token in the first user turn, before every
     assistant turn). A prefix that does not line up that way goes through the processor itself.
     """
-    from dfabench.images import open_rgb
-
     where = f"sample {sample.id!r}"
     messages = conversation_messages(sample.conversations, where)
     image = open_rgb(image_path)
@@ -159,8 +156,6 @@ def build_examples(processor, benchmark: Benchmark, split: str | None, limit: in
 def collate(processor, examples: list[Example]):
     """A right-padded batch and its labels (-100 outside the assistant spans)."""
     import torch
-
-    from dfabench.images import open_rgb
 
     images = []
     for example in examples:

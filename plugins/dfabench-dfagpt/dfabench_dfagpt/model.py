@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from dfabench.errors import DfabenchError
+from dfabench.api import DfabenchError
 from dfabench_hf.model import HFModel
 from dfabench_hf.options import HFOptions
 

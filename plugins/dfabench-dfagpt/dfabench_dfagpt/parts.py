@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from dfabench.errors import DfabenchError
+from dfabench.api import DfabenchError
 
 PROJECTOR_NAMES = ("multi_modal_projector", "mm_projector", "connector", "visual.merger")
 #: module names of vision encoders (and projectors) that LoRA must not touch

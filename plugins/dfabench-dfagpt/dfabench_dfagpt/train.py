@@ -32,8 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dfabench.errors import DfabenchError
-from dfabench.store import atomic_write_text
+from dfabench.api import DfabenchError, atomic_write_text, load_benchmark, resolve_bench
 
 FORMAT = "dfagpt-1"
 CHECKPOINTS = "checkpoints"
@@ -282,8 +281,6 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = True,
     import transformers
     from peft import LoraConfig, get_peft_model
 
-    from dfabench.data import resolve_bench
-    from dfabench.data.manifest import load_benchmark
     from dfabench_dfagpt import __version__
     from dfabench_dfagpt.data import build_examples, collate
     from dfabench_dfagpt.parts import PROJECTOR_FILE, find_projector, lora_target_modules, quiet_peft, save_projector

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from dfabench.errors import DfabenchError
+from dfabench.api import DfabenchError
 
 
 def test_the_plugin_registers_dfagpt_without_importing_torch():
@@ -109,7 +109,7 @@ def test_an_adapter_trained_on_other_base_weights_is_refused(tmp_path):
 
     import pytest
 
-    from dfabench.errors import DfabenchError
+    from dfabench.api import DfabenchError
     from dfabench_dfagpt.model import DFAGPTModel
 
     (tmp_path / "dfagpt.json").write_text(json.dumps({"base_fingerprint": "a" * 64}))

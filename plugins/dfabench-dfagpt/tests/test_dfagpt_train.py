@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from dfabench.errors import DfabenchError
+from dfabench.api import DfabenchError
 
 
 def load_tensors(path):
@@ -36,7 +36,7 @@ def test_conversations_become_chat_messages_with_the_image_in_place():
 
 @pytest.mark.parametrize("family", ["llava", "idefics3", "qwen2_vl"])
 def test_labels_cover_exactly_the_assistant_answers(family, smoke_bench, tmp_path):
-    from dfabench.data.manifest import load_benchmark
+    from dfabench.api import load_benchmark
     from dfabench_dfagpt.data import build_examples, collate, conversation_messages
     from dfabench_hf import loading, testing
 
@@ -62,7 +62,7 @@ def test_labels_cover_exactly_the_assistant_answers(family, smoke_bench, tmp_pat
 
 
 def test_text_only_prefix_lengths_agree_with_the_processor(tiny_base, smoke_bench, monkeypatch):
-    from dfabench.data.manifest import load_benchmark
+    from dfabench.api import load_benchmark
     from dfabench_dfagpt import data
     from dfabench_hf import loading
 
@@ -76,7 +76,7 @@ def test_text_only_prefix_lengths_agree_with_the_processor(tiny_base, smoke_benc
 
 
 def test_training_lowers_the_loss(trained, tiny_base, smoke_bench):
-    from dfabench.data.manifest import load_benchmark
+    from dfabench.api import load_benchmark
     from dfabench_dfagpt.data import build_examples
     from dfabench_dfagpt.train import evaluate_loss
     from dfabench_hf import loading
@@ -92,7 +92,7 @@ def test_training_lowers_the_loss(trained, tiny_base, smoke_bench):
 
 
 def test_the_output_folder_holds_adapter_projector_and_record(trained, tiny_base, smoke_bench):
-    from dfabench.data.manifest import load_benchmark
+    from dfabench.api import load_benchmark
     from dfabench_hf.fingerprint import checkpoint_fingerprint
 
     config, result = trained

@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from dfabench.errors import DfabenchError
+from dfabench.api import DfabenchError
 
 #: model types whose processor the placeholder fallback knows how to replace
 QWEN_VL_TYPES = ("qwen2_vl", "qwen2_5_vl")

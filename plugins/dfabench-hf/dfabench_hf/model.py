@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 
-from dfabench.models import GenerateRequest, GenerationSettings, Model, Response
+from dfabench.api import GenerateRequest, GenerationSettings, Model, Response
 from dfabench_hf.options import HFOptions
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from dfabench.errors import DfabenchError
+from dfabench.api import DfabenchError
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 _TRUE = {"1", "true", "yes", "on"}

@@ -1,6 +1,6 @@
 """The dfabench entry point of dfabench-hf: registers the ``hf`` model (nothing heavy imported)."""
 
-from dfabench import hookimpl
+from dfabench.api import hookimpl
 
 
 @hookimpl

@@ -8,8 +8,7 @@ import shutil
 import pytest
 import torch
 
-from dfabench.errors import DfabenchError
-from dfabench.models import GenerateRequest, GenerationSettings
+from dfabench.api import DfabenchError, GenerateRequest, GenerationSettings
 
 FAMILIES = ("llava", "idefics3", "qwen2_vl")
 QUESTIONS = (

@@ -18,8 +18,8 @@ def smoke_bench(tmp_path_factory):
 def test_dfabench_run_hf_on_df_d_df_c_and_ad(tiny_checkpoints, tiny_models, smoke_bench, tmp_path):
     from PIL import Image
 
+    from dfabench.api import GenerateRequest, GenerationSettings
     from dfabench.cli import main
-    from dfabench.models import GenerateRequest, GenerationSettings
     from dfabench.plugins import get_manager
 
     out = tmp_path / "run"

@@ -39,8 +39,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from dfabench.errors import DfabenchError
-from dfabench.models import GenerateRequest, Model, Response
+from dfabench.api import DfabenchError, GenerateRequest, Model, Response, open_rgb, sha256_file
 
 TASK_NAME = "dfabench"
 SPLIT = "test"
@@ -99,8 +98,6 @@ def weights_fingerprint(folder: str | Path) -> str | None:
         checkpoint_fingerprint = None
     if checkpoint_fingerprint is not None:
         return checkpoint_fingerprint(folder).get("weights_sha256")
-    from dfabench.store import sha256_file
-
     folder = Path(folder)
     names = sorted(str(p.relative_to(folder)) for p in folder.rglob("*")
                    if p.is_file() and p.name.endswith(WEIGHT_SUFFIXES))
@@ -218,8 +215,6 @@ class LmmsModel(Model):
     def _image_of(request: GenerateRequest):
         if request.image is not None:
             return request.image.convert("RGB") if request.image.mode != "RGB" else request.image
-        from dfabench.images import open_rgb
-
         return open_rgb(request.image_path)
 
     def _doc_to_visual(self, doc: dict[str, Any]) -> list[Any]:

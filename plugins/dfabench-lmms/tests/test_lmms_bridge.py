@@ -21,10 +21,9 @@ import pytest
 pytest.importorskip("lmms_eval")
 pytest.importorskip("dfabench_hf")
 
+from dfabench.api import DfabenchError, GenerateRequest, GenerationSettings  # noqa: E402
 from dfabench.data.manifest import write_manifest  # noqa: E402
-from dfabench.errors import DfabenchError  # noqa: E402
 from dfabench.export import export_lmms_eval  # noqa: E402
-from dfabench.models import GenerateRequest, GenerationSettings  # noqa: E402
 from dfabench.parsing import PARSERS  # noqa: E402
 from dfabench.plugins import get_manager, reset_manager  # noqa: E402
 from PIL import Image  # noqa: E402
@@ -225,8 +224,8 @@ def test_exported_tasks_run_in_lmms_eval_and_score_like_dfabench(bench, tmp_path
     assert results["dfabench_df_c"]["n_unparsed,none"] == 4
     assert results["dfabench_df_c"]["accuracy,none"] == 0
     # AD: the text metrics are dfabench's own on the same answers (NaN where dfabench has no value)
+    from dfabench.plugins import get_task
     from dfabench.scoring import score_records
-    from dfabench.tasks import get_task
 
     ad_docs = [json.loads(line) for line in (tasks_dir / "dfabench_ad.jsonl").read_text().splitlines()]
     ad_answers = logged_answers(out, tasks_dir, "dfabench_ad")

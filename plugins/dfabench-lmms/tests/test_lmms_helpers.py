@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from dfabench.errors import DfabenchError
+from dfabench.api import DfabenchError
 
 from dfabench_lmms.model import LmmsModel, parse_lmms_args, to_context, to_lmms_messages
 

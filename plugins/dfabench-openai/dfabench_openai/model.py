@@ -64,10 +64,16 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from dfabench.errors import DfabenchError
-from dfabench.models import GenerateRequest, Model, Response
-from dfabench.redact import redact, redact_clip, register_secret
-from dfabench.retry import retry_after_seconds
+from dfabench.api import (
+    DfabenchError,
+    GenerateRequest,
+    Model,
+    Response,
+    redact,
+    redact_clip,
+    register_secret,
+    retry_after_seconds,
+)
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 RETRY_STATUS = frozenset({408, 409, 429})

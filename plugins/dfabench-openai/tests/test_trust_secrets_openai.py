@@ -7,8 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from dfabench.errors import DfabenchError
-from dfabench.models import GenerateRequest, GenerationSettings
+from dfabench.api import DfabenchError, GenerateRequest, GenerationSettings
 from dfabench.testing.chat_server import ChatServer, Fault
 from PIL import Image
 
