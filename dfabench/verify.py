@@ -256,7 +256,7 @@ def verify(target: Path, *, bench: Path | None = None, claims: list[str] = (), t
     rederived = copy.deepcopy(record)
     fresh_tasks: set[str] = set()
     for task_id in sorted(t for t in logs if t in specs):
-        if _rederive(report, folder, record, rederived, task_id, root, have_bench):
+        if _rederive(report, folder, record, rederived, task_id, logs[task_id], root, have_bench):
             fresh_tasks.add(task_id)
     _check_judge(report, record, rederived, logs, fresh_tasks)
 
@@ -359,13 +359,14 @@ def selection_problems(selection: dict[str, Any], record: dict[str, Any]) -> lis
 
 
 def _rederive(report: VerifyReport, folder: RunFolder, record: dict[str, Any], rederived: dict[str, Any],
-              task_id: str, root: Path | None, have_bench: bool) -> bool:
-    """Re-score one task from its log into ``rederived`` and compare with ``record``; False when it
-    could not be re-scored."""
+              task_id: str, log: list[dict[str, Any]], root: Path | None, have_bench: bool) -> bool:
+    """Re-score one task from its log (as read once by :func:`verify`) into ``rederived`` and compare with
+    ``record``; False when it could not be re-scored."""
     from dfabench.scoring import rescore_record
 
     try:
-        rescore_record(folder, rederived, [task_id], write_samples=False,
+        # scoring writes per-sample metrics into the records: it gets copies, the log read stays as it is
+        rescore_record(folder, rederived, [task_id], write_samples=False, samples={task_id: [dict(r) for r in log]},
                        bench_root=str(root) if root is not None else None)
     except DfabenchError as exc:
         if have_bench:
