@@ -33,19 +33,30 @@ from typing import Any, TextIO
 
 from dfabench.errors import DfabenchError, InputError
 from dfabench.models import GenerateRequest, GenerationSettings, Model, Response
+from dfabench.plugins import get_manager, get_task
 from dfabench.redact import redact, scrub_value
 
-SHORTCUTS = {"/detect": "DF-D", "/classify": "DF-C", "/describe": "AD"}
+#: the task a free question is recorded under in the transcript
 FREE_TASK = "FC"
-HELP = """commands:
-  /detect      is this face forged? (the DF-D prompt)
-  /classify    which manipulation made it? (the DF-C prompt)
-  /describe    where are the artifacts? (the AD prompt)
-  /history     show the conversation so far
+_COMMANDS_HELP = """  /history     show the conversation so far
   /save FILE   write the transcript as JSON
   /reset       forget the conversation
   /quit        end (so does end of input)
 anything else is a question about the image; earlier turns are sent as history."""
+
+
+def shortcuts() -> dict[str, Any]:
+    """Chat command -> the registered task that it asks (the ``chat`` field of the task specs:
+    ``/detect`` DF-D, ``/classify`` DF-C, ``/describe`` AD), in the tasks' listed order."""
+    registry = get_manager().tasks
+    specs = sorted((registry.entries[name] for name in registry), key=lambda t: t.sort_key)
+    return {spec.chat: spec for spec in specs if spec.chat}
+
+
+def help_text() -> str:
+    lines = ["commands:"] + [f"  {command:<12} {spec.prompt.splitlines()[0][:60]} (the {spec.id} prompt)"
+                             for command, spec in shortcuts().items()]
+    return "\n".join(lines) + "\n" + _COMMANDS_HELP
 
 
 @dataclass
@@ -61,6 +72,8 @@ class Turn:
     p_fake: float | None = None
     seconds: float = 0.0
     tokens: dict[str, int | None] | None = None
+    #: whether the answer was read by a label parser (DF-D, DF-C): the parsed value is shown
+    labelled: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"question": self.question, "task": self.task, "command": self.command,
@@ -120,7 +133,8 @@ class ChatSession:
         turn = Turn(question=question, task=task_id, command=command)
         request = GenerateRequest(sample_id=f"chat-{len(self.turns) + 1}", image=self.image,
                                   image_path=str(self.image_path), messages=self.messages(question),
-                                  settings=settings, task=task_id, choices=choices)
+                                  settings=settings, task=task_id, choices=choices,
+                                  reference=spec.reference if spec is not None else "")
         start = time.perf_counter()
         try:
             answers = self.model.generate([request])
@@ -138,6 +152,7 @@ class ChatSession:
                 if response.prompt_tokens is not None or response.completion_tokens is not None:
                     turn.tokens = {"prompt": response.prompt_tokens, "completion": response.completion_tokens}
                 if spec is not None and spec.parser != "text":
+                    turn.labelled = True
                     turn.parsed = _parse(spec, turn.answer)
                     turn.p_fake = spec.fake_probability(response.choice_logprobs)
         turn.seconds = time.perf_counter() - start
@@ -179,16 +194,12 @@ class ChatSession:
 
 def _task_or_none(task_id: str):
     try:
-        from dfabench.plugins import get_task
-
         return get_task(task_id)
     except DfabenchError:
         return None
 
 
 def _parse(spec, text: str) -> Any:
-    from dfabench.plugins import get_manager
-
     try:
         parser = get_manager().parser_for(spec)
     except DfabenchError:
@@ -205,7 +216,7 @@ def _show_turn(turn: Turn, out: TextIO) -> None:
         return
     out.write(f"model> {turn.answer}\n")
     notes = []
-    if turn.command is not None and turn.task in ("DF-D", "DF-C"):
+    if turn.command is not None and turn.labelled:
         notes.append(f"parsed: {turn.parsed if turn.parsed is not None else 'unparseable'}")
     if turn.p_fake is not None:
         notes.append(f"P(fake) = {turn.p_fake:.3f}")
@@ -246,11 +257,8 @@ def run_chat(session: ChatSession, lines: Iterable[str], out: TextIO, echo: bool
             argument = argument.strip()
             if command in ("/quit", "/exit", "/q"):
                 break
-            if command in SHORTCUTS:
-                spec = _task_or_none(SHORTCUTS[command])
-                if spec is None:
-                    out.write(f"error: task {SHORTCUTS[command]} is not registered\n")
-                    continue
+            spec = shortcuts().get(command)
+            if spec is not None:
                 out.write(f"[{spec.id}] {spec.prompt}\n")
                 _show_turn(session.ask(spec.prompt, spec.id, command=command), out)
             elif command == "/history":
@@ -269,7 +277,7 @@ def run_chat(session: ChatSession, lines: Iterable[str], out: TextIO, echo: bool
                 else:
                     out.write(f"(transcript saved to {path})\n")
             elif command in ("/help", "/?"):
-                out.write(HELP + "\n")
+                out.write(help_text() + "\n")
             else:
                 out.write(f"unknown command {command}; /help lists them\n")
             continue
@@ -294,8 +302,6 @@ def load_image(path: Path):
 
 def create_chat_model(name: str, args: dict[str, Any]) -> tuple[Model, str]:
     """Create a registered model for chatting; refuses one that cannot generate."""
-    from dfabench.plugins import get_manager
-
     entry = get_manager().models.get(name)
     if "generate" not in entry.capabilities:
         raise DfabenchError(f"model {entry.name!r} cannot chat: it has {', '.join(entry.capabilities)}, "

@@ -1,6 +1,7 @@
 """``dfabench export lmms-eval``: DFA-Bench tasks that lmms-eval runs and scores the dfabench way.
 
-For each task (DF-D, DF-C, AD) it writes into ``TASKS_DIR``:
+For each task (DF-D, DF-C, AD: every generative task with one prompt and one plain reference) it
+writes into ``TASKS_DIR``:
 
 - ``dfabench_<task>.jsonl``: one document per sample of the chosen split (sample id, absolute
   image path, the task prompt, the reference, label/category/technique/source id);
@@ -30,9 +31,12 @@ from pathlib import Path
 from typing import Any
 
 from dfabench.errors import DfabenchError
+from dfabench.plugins import get_manager, get_task
+from dfabench.selection import takes
 
-EXPORTABLE = ("DF-D", "DF-C", "AD")
-DEFAULT_TASKS = EXPORTABLE
+#: what an exported task's answer may be compared with: lmms-eval documents carry one image, one prompt
+#: and one reference (FC's multi-turn history and FL's masks do not fit)
+EXPORTABLE_REFERENCES = ("label", "category", "description")
 #: metric provider -> the metrics it gives that lmms-eval can aggregate (providers not listed,
 #: such as ``ranking`` and ``judge``, need what lmms-eval does not give)
 PROVIDER_METRICS: dict[str, tuple[str, ...]] = {
@@ -45,6 +49,18 @@ PROVIDER_METRICS: dict[str, tuple[str, ...]] = {
 #: metrics every exported task also reports (counts, lower is better)
 COUNT_METRICS = ("n_unparsed",)
 EXPORT_FILE = "dfabench_export.json"
+
+
+def exportable(spec: Any) -> bool:
+    """Whether a task can be exported: a generative task with one prompt and one plain reference."""
+    return spec.reference in EXPORTABLE_REFERENCES and "generate" in spec.requires
+
+
+def default_tasks() -> list[str]:
+    """Every registered exportable task, in the tasks' listed order (DF-D, DF-C, AD with the core alone)."""
+    registry = get_manager().tasks
+    return [spec.id for spec in sorted((registry.entries[n] for n in registry), key=lambda t: t.sort_key)
+            if exportable(spec)]
 
 
 def lmms_task_name(task_id: str) -> str:
@@ -61,25 +77,25 @@ def export_lmms_eval(bench: Path, out: Path, tasks: list[str] | None = None, spl
     """
     from dfabench import __version__
     from dfabench.data.manifest import load_benchmark
-    from dfabench.plugins import get_task
 
     benchmark = load_benchmark(bench)
     if split is None or split == "auto":
         split = "test" if any(s.split == "test" for s in benchmark.samples) else "all"
     pool = benchmark.select(split)
     specs = []
-    for name in tasks or DEFAULT_TASKS:
+    for name in tasks or default_tasks():
         spec = get_task(name)
-        if spec.id not in EXPORTABLE:
-            raise DfabenchError(f"task {spec.id} cannot be exported to lmms-eval (exportable: {', '.join(EXPORTABLE)}; "
-                                "FC needs multi-turn history and FL masks, which lmms-eval tasks do not carry)")
         if "generate" not in spec.requires:
             raise DfabenchError(f"task {spec.id} does not ask a generative model")
+        if not exportable(spec):
+            raise DfabenchError(f"task {spec.id} cannot be exported to lmms-eval (exportable: "
+                                f"{', '.join(default_tasks())}): its reference is {spec.reference!r}, and lmms-eval "
+                                "documents carry one prompt and one plain reference (no multi-turn history, no masks)")
         if spec not in specs:
             specs.append(spec)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    benchmark.check_files(s for s in pool if any(spec.selects(s) for spec in specs))
+    benchmark.check_files(s for s in pool if any(takes(spec, s) for spec in specs))
     written: list[Path] = []
     manifest: dict[str, Any] = {
         "dfabench_version": __version__,
@@ -88,7 +104,7 @@ def export_lmms_eval(bench: Path, out: Path, tasks: list[str] | None = None, spl
         "tasks": {},
     }
     for spec in specs:
-        samples = [s for s in pool if spec.selects(s)]
+        samples = [s for s in pool if takes(spec, s)]
         if not samples:
             raise DfabenchError(f"task {spec.id}: no sample of split {split!r} of {benchmark.root} is usable "
                                 f"(the task takes '{spec.samples}' samples)")

@@ -39,9 +39,11 @@ def dfabench_register_importers(register):
 
 @hookspec
 def dfabench_register_metrics(register):
-    """Register metrics: ``register(name, compute, *, tasks=(), needs="labels", description="")``.
+    """Register metrics: ``register(name, compute, *, tasks=(), description="", tolerance=0.0)``.
 
-    ``compute`` is a callable or ``"module:attr"`` string; see :mod:`dfabench.metrics`.
+    ``compute`` is a callable or ``"module:attr"`` string; see :mod:`dfabench.metrics`. ``tolerance``: the
+    absolute difference within which ``dfabench verify`` accepts a re-derived number (0: exactly); give
+    one only when the numbers come from floating-point model inference that differs across machines.
     """
 
 
@@ -52,6 +54,18 @@ def dfabench_register_parsers(register):
     ``parse`` is a callable or ``"module:attr"`` string called as ``parse(text)`` (or
     ``parse(text, options)`` with lettered options) that returns the parsed answer, or ``None`` when
     the answer commits to nothing (counted as unparsed). A task spec names it in ``parser:``.
+    """
+
+
+@hookspec
+def dfabench_register_sample_filters(register):
+    """Register sample filters: ``register(name, select, *, description="")``.
+
+    ``select`` is a callable or ``"module:attr"`` string called as ``select(task, sample)`` for each
+    sample of the split (a :class:`~dfabench.tasks.TaskSpec` and a manifest
+    :class:`~dfabench.data.manifest.Sample`); it returns ``None`` when the task takes the sample, else a
+    short reason it is left out ("fake without a mask"), counted by reason in the run's selection
+    record. A task spec names it in ``samples:``.
     """
 
 

@@ -26,21 +26,15 @@ from typing import Any
 
 from dfabench.errors import DfabenchError
 from dfabench.escape import markdown_code, markdown_text
-from dfabench.identity import run_judge_identity
+from dfabench.plugins import get_manager
+from dfabench.records import run_judge_identity
 from dfabench.redact import credential_paths, redact, scrub_value
+from dfabench.selection import is_complete, select_samples
 from dfabench.store import RUN_RECORD, RunFolder
+from dfabench.tasks import DEFAULT_ORDER
 
-#: the columns of each task's table, in order; the first is the ranking key (higher is better,
-#: except for metrics listed in LOWER_IS_BETTER)
-COLUMNS: dict[str, list[str]] = {
-    "DF-D": ["balanced_accuracy", "accuracy", "auc", "ap", "eer"],
-    "DF-C": ["macro_f1", "accuracy"],
-    "AD": ["judge_score", "cider", "bleu_4", "rouge_l", "meteor", "embedding_similarity"],
-    "FC": ["judge_score", "rouge_l", "bleu_4"],
-    "FL": ["iou", "f1", "precision", "recall", "cider", "rouge_l", "bleu_4"],
-}
+#: metrics ranked ascending; every other column ranks higher-is-better
 LOWER_IS_BETTER = {"eer", "judge_failure_rate"}
-TASK_ORDER = ["DF-D", "DF-C", "AD", "FC", "FL"]
 
 
 @dataclass
@@ -143,10 +137,25 @@ def column_identity(record: dict[str, Any], task_id: str, column: str) -> str | 
     return None
 
 
+def _task_layout(task_ids: set[str], items: list) -> list[tuple[str, list[str]]]:
+    """The tasks of a board in their listed order, each with its columns (the first is the ranking key):
+    the installed spec's ``order`` and ``columns``; for a task no installed plugin defines (or one whose
+    spec names no columns), after the others and every metric its entries report, sorted."""
+    registry = get_manager().tasks
+    specs = {t: registry.get(t) for t in task_ids if t in registry}
+
+    def columns(task_id: str) -> list[str]:
+        spec = specs.get(task_id)
+        if spec is not None and spec.columns:
+            return list(spec.columns)
+        return sorted({m for i in items for m in i[2].get("metrics", {}).get(task_id, {})})
+
+    ordered = sorted(task_ids, key=lambda t: specs[t].sort_key if t in specs else (DEFAULT_ORDER, t))
+    return [(task_id, columns(task_id)) for task_id in ordered]
+
+
 def _reference_fingerprints(records: list[dict[str, Any]]) -> dict[str, str]:
     """The task fingerprint each task is ranked under: the installed spec's, else the most common."""
-    from dfabench.plugins import get_manager
-
     registry = get_manager().tasks
     out: dict[str, str] = {}
     seen: dict[str, Counter] = {}
@@ -217,10 +226,7 @@ def build_leaderboard(entries: Path, out: Path, benches: list[Path] = ()) -> Bui
         description = items[0][2].get("benchmark", {}).get("description")
         if description:
             lines += [f"> {markdown_text(description)}", ""]
-        for task_id in [t for t in TASK_ORDER if any(t in i[2].get("tasks", {}) for i in items)] + sorted(
-                {t for i in items for t in i[2].get("tasks", {})} - set(TASK_ORDER)):
-            columns = COLUMNS.get(task_id) or sorted({m for i in items for m in i[2].get("metrics", {})
-                                                      .get(task_id, {})})
+        for task_id, columns in _task_layout({t for i in items for t in i[2].get("tasks", {})}, items):
             rows = []
             ranked_ids = _reference_ids(items, task_id, reference.get(task_id), by_fingerprint.get(fingerprint),
                                         split)
@@ -285,8 +291,6 @@ def _not_comparable(record: dict[str, Any], task_id: str, info: dict[str, Any], 
                     ranked_ids: str | None = None) -> str | None:
     """Why a task of an entry is not ranked with the others (``None``: it is): another task spec, a
     partial selection (``--limit``), or another set of samples than the ranked one (``ranked_ids``)."""
-    from dfabench.selection import is_complete
-
     if info.get("fingerprint") != reference.get(task_id):
         return (f"task spec {str(info.get('fingerprint'))[:12]} differs from the ranked spec "
                 f"{str(reference.get(task_id))[:12]} (version {info.get('version')})")
@@ -347,7 +351,6 @@ def _load_entry(path: Path, by_fingerprint: dict[str, Path]) -> tuple[str, Path,
 def _reference_ids(items: list, task_id: str, fingerprint: str | None, bench: Path | None, split: Any) -> str | None:
     """The sample-id set a board ranks for a task: the benchmark's own selection when the benchmark
     is given (``--bench``), else the most common among the complete entries of the ranked task spec."""
-    from dfabench.selection import is_complete, select_samples
 
     if bench is not None:
         from dfabench.data.manifest import load_benchmark

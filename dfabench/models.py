@@ -54,7 +54,10 @@ class GenerateRequest:
     ``{"role": "system"|"user"|"assistant", "content": [part, ...]}`` where a part is
     ``{"type": "image"}`` (the request's image goes there) or ``{"type": "text", "text": str}``.
     ``choices`` lists answer options (e.g. ``("yes", "no")``); a model that can compute
-    next-token log-probabilities returns them in ``Response.choice_logprobs``.
+    next-token log-probabilities returns them in ``Response.choice_logprobs``. ``task`` is the task's id
+    and ``reference`` what its answer is compared with (the spec's ``reference``: ``label``, ``category``,
+    ``description``, ``conversation`` or ``mask_and_description``): a model that answers each kind of
+    question its own way dispatches on ``reference``, so it serves a plugin's task of the same kind too.
     """
 
     sample_id: str
@@ -64,6 +67,7 @@ class GenerateRequest:
     settings: GenerationSettings = field(default_factory=GenerationSettings)
     task: str = ""
     choices: tuple[str, ...] = ()
+    reference: str = ""
 
     @property
     def prompt_text(self) -> str:
@@ -82,6 +86,8 @@ class ScoreRequest:
     image: Image
     image_path: str
     task: str = ""
+    #: what the task compares the answer with (see :class:`GenerateRequest`)
+    reference: str = ""
 
 
 @dataclass
@@ -163,11 +169,11 @@ _DEFAULT_DESCRIPTION = (
 )
 
 
-def _answer_for(task: str, label: str, category: str, description: str) -> str:
-    task = task.upper()
-    if task == "DF-D":
+def _answer_for(reference: str, label: str, category: str, description: str) -> str:
+    """The reference models' answer to a question whose answer is compared with ``reference``."""
+    if reference == "label":
         return "Yes, this face has been forged." if label == "fake" else "No, this face is real."
-    if task == "DF-C":
+    if reference == "category":
         return _CATEGORY_ANSWERS[category]
     return description
 
@@ -196,7 +202,7 @@ class ConstantModel(Model):
         out = []
         for request in requests:
             text = self.text if self.text is not None else _answer_for(
-                request.task, self.label, self.category, self.description)
+                request.reference, self.label, self.category, self.description)
             out.append(Response(text=text))
         return out
 
@@ -244,9 +250,9 @@ class RandomModel(Model):
             p_fake, categories = self._draw(request.sample_id, request.task)
             label = "fake" if p_fake >= 0.5 else "real"
             category = max(categories, key=categories.get)
-            text = _answer_for(request.task, label, category, _DEFAULT_DESCRIPTION)
+            text = _answer_for(request.reference, label, category, _DEFAULT_DESCRIPTION)
             logprobs = None
-            if request.task.upper() == "DF-D" and request.choices:
+            if request.reference == "label" and len(request.choices) == 2:
                 yes, no = request.choices[0], request.choices[1]
                 logprobs = {yes: math.log(max(p_fake, 1e-12)), no: math.log(max(1 - p_fake, 1e-12))}
             out.append(Response(text=text, choice_logprobs=logprobs))

@@ -35,7 +35,6 @@ from dfabench.answers import (
 )
 from dfabench.data.manifest import Benchmark, Sample, load_benchmark
 from dfabench.errors import DfabenchError
-from dfabench.identity import judge_without_tasks
 from dfabench.images import (  # noqa: F401 - DEFAULT_MAX_IMAGE_PIXELS, max_image_pixels re-exported
     DEFAULT_MAX_IMAGE_PIXELS,
     ImageError,
@@ -45,6 +44,7 @@ from dfabench.images import (  # noqa: F401 - DEFAULT_MAX_IMAGE_PIXELS, max_imag
 from dfabench.models import GenerateRequest, Model, ScoreRequest
 from dfabench.plugins import get_manager
 from dfabench.progress import Progress
+from dfabench.records import ModelIdentity, judge_without_tasks
 from dfabench.redact import redact, scrub_value
 from dfabench.selection import left_out_note, select_samples
 from dfabench.store import (
@@ -97,42 +97,9 @@ def _environment() -> dict[str, Any]:
 
 
 def model_record(entry, args: dict[str, Any], model: Model) -> dict[str, Any]:
-    """The model's identity as stored in run.json; its hash keys the response cache.
-
-    The arguments and the model's identity are stored scrubbed of credentials (:func:`dfabench.redact.scrub_value`:
-    a URL's user information and secret query values, arguments named like keys), and the fingerprint is taken
-    over what is stored: credentials are operational, changing only them keeps the cached answers. For a plugin
-    installed editable or loaded without a distribution, ``source`` pins its code (:meth:`ModelEntry.source_identity`):
-    editing it changes the fingerprint, so earlier answers are never served for the new code.
-    """
-    record = {
-        "name": entry.name,
-        "plugin": entry.plugin,
-        "distribution": entry.distribution,
-        "version": entry.version,
-        "args": scrub_value(args),
-        "identity": scrub_value(model.identity()),
-        "capabilities": sorted(model.capabilities),
-    }
-    source = getattr(entry, "source_identity", lambda: None)()
-    if source:
-        record["source"] = source
-    record["operational_args"] = sorted(set(getattr(model, "operational_args", ())))
-    record["fingerprint"] = model_fingerprint(record)
-    return record
-
-
-def model_fingerprint(model: dict[str, Any]) -> str:
-    """The hash of a model record's answering identity: name, distribution, version, the arguments
-    that change answers (all but ``operational_args``) and the model's own identity. ``dfabench verify``
-    recomputes it from run.json."""
-    operational = set(model.get("operational_args") or ())
-    answering_args = {k: v for k, v in (model.get("args") or {}).items() if k not in operational}
-    identity = {"name": model.get("name"), "distribution": model.get("distribution"),
-                "version": model.get("version"), "args": answering_args, "identity": model.get("identity")}
-    if model.get("source"):
-        identity["source"] = model["source"]  # the plugin's code, when its version does not pin it
-    return sha256_text(canonical_json(identity))
+    """The model's identity as stored in run.json (:class:`dfabench.records.ModelIdentity`); its
+    fingerprint keys the response cache."""
+    return ModelIdentity.create(entry, args, model).to_dict()
 
 
 def select_split(benchmark: Benchmark, split: str | None) -> tuple[str, list[Sample]]:
@@ -451,9 +418,10 @@ def _answer_batch(model: Model, task: TaskSpec, capability: str, settings, batch
     def make_request(item: Item, image):
         path = os.path.join(root, item.sample.image)
         if capability == "score":
-            return ScoreRequest(sample_id=item.sample.id, image=image, image_path=path, task=task.id)
+            return ScoreRequest(sample_id=item.sample.id, image=image, image_path=path, task=task.id,
+                                reference=task.reference)
         return GenerateRequest(sample_id=item.sample.id, image=image, image_path=path, messages=item.messages,
-                               settings=settings, task=task.id, choices=task.choices)
+                               settings=settings, task=task.id, choices=task.choices, reference=task.reference)
 
     call: Callable = model.score if capability == "score" else model.generate
     requests = [make_request(item, image) for item, image in todo]

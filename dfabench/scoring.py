@@ -24,6 +24,9 @@ class TaskScores:
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     breakdowns: dict[str, Any] = field(default_factory=dict)
+    #: metric -> the absolute difference within which a re-derivation agrees (see MetricEntry.tolerance);
+    #: metrics not listed must agree exactly. Not written into the record: it is the providers' property
+    tolerances: dict[str, float] = field(default_factory=dict)
 
 
 def count_outcomes(records: list[dict[str, Any]]) -> dict[str, int]:
@@ -42,13 +45,14 @@ def score_records(task: TaskSpec, records: list[dict[str, Any]], *, seed: int = 
     registry = get_manager().metrics
     output = MetricOutput()
     errors: dict[str, str] = {}
+    tolerances: dict[str, float] = {}
     for provider_name in task.metrics:
         context = MetricContext(task=task.id, seed=seed, n_boot=n_boot,
                                 options=dict(task.metric_options.get(provider_name) or {}),
                                 bench_root=bench_root, run_dir=run_dir)
         try:
-            compute = registry.get(provider_name).load()
-            result = compute(records, context)
+            entry = registry.get(provider_name)
+            result = entry.load()(records, context)
         except DfabenchError:
             raise  # bad input (e.g. reference masks not found): nothing is written
         except Exception as exc:  # noqa: BLE001 - a broken metric is reported, never a number
@@ -56,12 +60,14 @@ def score_records(task: TaskSpec, records: list[dict[str, Any]], *, seed: int = 
             (stream or sys.stderr).write(f"{task.id}: metric {provider_name!r} failed: {errors[provider_name]}\n")
             continue
         output.merge(result)
+        if entry.tolerance:
+            tolerances.update((name, float(entry.tolerance)) for name in result.metrics)
     by_id = {r["id"]: r for r in records}
     for sample_id, values in output.per_sample.items():
         record = by_id.get(sample_id)
         if record is not None:
             record["metrics"] = {**(record.get("metrics") or {}), **values}
-    scores = TaskScores(counts=count_outcomes(records), breakdowns=dict(output.breakdowns))
+    scores = TaskScores(counts=count_outcomes(records), breakdowns=dict(output.breakdowns), tolerances=tolerances)
     scores.metrics = {name: _result_dict(value) for name, value in output.metrics.items()}
     if errors:
         scores.breakdowns["metric_errors"] = errors
@@ -96,13 +102,14 @@ def rescore_run(run_dir: str | Path, tasks: list[str] | None = None, *, bench_ro
 def rescore_record(folder: RunFolder, record: dict[str, Any], tasks: list[str] | None = None, *,
                    bench_root: str | None = None, write_samples: bool = True, stream=None,
                    tx: Transaction | None = None, samples: dict[str, list[dict[str, Any]]] | None = None,
-                   ) -> dict[str, Any]:
+                   tolerances: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
     """Recompute metrics into ``record`` (a copy is not made). Task specs come from the record
     itself, so a run is re-scored with the spec it was run with.
 
     ``samples``: per-sample records to score instead of the folder's logs (e.g. just judged);
     ``write_samples``: stage the re-scored logs in ``tx`` and update their SHA-256 in ``record``
-    (the caller stages run.json and commits)."""
+    (the caller stages run.json and commits); ``tolerances``: filled with each task's
+    :attr:`TaskScores.tolerances` (``dfabench verify`` compares with them)."""
     if write_samples and tx is None:
         raise ValueError("rescore_record(write_samples=True) stages the logs: pass the folder's transaction tx")
     seed = int(record.get("seed", 0))
@@ -124,6 +131,8 @@ def rescore_record(folder: RunFolder, record: dict[str, Any], tasks: list[str] |
         record.setdefault("metrics", {})[task_id] = scored.metrics
         record.setdefault("counts", {})[task_id] = scored.counts
         record.setdefault("breakdowns", {})[task_id] = scored.breakdowns
+        if tolerances is not None:
+            tolerances[task_id] = scored.tolerances
         if write_samples:
             digest = tx.write_samples(task_id, records)
             log = record.setdefault("samples", {}).get(task_id) or {}

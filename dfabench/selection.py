@@ -22,6 +22,9 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from dfabench.plugins import get_manager
+from dfabench.store import sha256_text
+
 #: the reason counted for a real sample left out of a task that takes fakes only
 REAL_LEFT_OUT = "real (the task takes fakes)"
 
@@ -29,32 +32,68 @@ REAL_LEFT_OUT = "real (the task takes fakes)"
 def ids_sha256(ids: Iterable[Any]) -> str:
     """SHA-256 of a set of sample ids: the sorted ids, one per line (order-independent, so a log
     and the benchmark agree whatever order a run answered in)."""
-    from dfabench.store import sha256_text
-
     return sha256_text("\n".join(sorted(str(i) for i in ids)))
 
 
-def left_out_reason(task: Any, sample: Any) -> str:
-    """Why ``task`` (a :class:`~dfabench.tasks.TaskSpec`) does not take ``sample``."""
-    if task.samples == "conversation":
-        return "without a conversation"
+# --------------------------------------------------------------------------- the built-in sample filters
+#
+# A task spec's ``samples`` field names a sample filter: ``select(task, sample)`` returns ``None`` when the
+# task takes the sample, else the reason it is left out. These are dfabench's (registered by
+# :mod:`dfabench.builtin`); a plugin adds more through ``dfabench_register_sample_filters``.
+
+
+def take_all(task: Any, sample: Any) -> str | None:
+    """Every sample (DF-D)."""
+    return None
+
+
+def take_fakes(task: Any, sample: Any) -> str | None:
+    """The fakes; a task whose reference is the category takes only fakes that have one (DF-C)."""
     if sample.label != "fake":
         return REAL_LEFT_OUT
-    needs = {"fake": "a category", "described": "a description", "masked": "a mask"}.get(task.samples)
-    return f"fake without {needs}" if needs else f"left out by the task's rule (samples: {task.samples})"
+    return "fake without a category" if task.reference == "category" and sample.category is None else None
+
+
+def take_described(task: Any, sample: Any) -> str | None:
+    """The fakes with a reference description (AD)."""
+    if sample.label != "fake":
+        return REAL_LEFT_OUT
+    return None if sample.description else "fake without a description"
+
+
+def take_masked(task: Any, sample: Any) -> str | None:
+    """The fakes with a forgery mask (FL)."""
+    if sample.label != "fake":
+        return REAL_LEFT_OUT
+    return None if sample.mask else "fake without a mask"
+
+
+def take_conversation(task: Any, sample: Any) -> str | None:
+    """The samples, real or fake, that carry a conversation (FC)."""
+    return None if sample.conversations else "without a conversation"
+
+
+# --------------------------------------------------------------------------- selection
+
+
+def takes(task: Any, sample: Any) -> bool:
+    """Whether ``task`` takes ``sample`` (its registered sample filter)."""
+    return get_manager().sample_filter_for(task)(task, sample) is None
 
 
 def select_samples(task: Any, pool: Sequence[Any], split: str, limit: int | None = None
                    ) -> tuple[list[Any], dict[str, Any]]:
     """The samples of ``pool`` (one split of a benchmark, in manifest order) that ``task`` asks,
     and their selection record (see the module docstring)."""
+    select = get_manager().sample_filter_for(task)
     eligible: list[Any] = []
     excluded: Counter = Counter()
     for sample in pool:
-        if task.selects(sample):
+        reason = select(task, sample)
+        if reason is None:
             eligible.append(sample)
         else:
-            excluded[left_out_reason(task, sample)] += 1
+            excluded[str(reason)] += 1
     chosen = eligible if limit is None else eligible[:limit]
     return chosen, {"split": split, "limit": limit, "n": len(chosen), "n_available": len(eligible),
                     "n_pool": len(pool), "excluded": dict(sorted(excluded.items())),

@@ -5,19 +5,29 @@ A task spec is a small YAML file (``tasks/*.yaml``, shipped in the wheel as the 
 
 ``id``, ``name``, ``aliases``, ``version``, ``description`` — identity and documentation;
 ``requires`` — model capabilities that can serve the task, in order of preference
-(``generate``, ``score``, ``localize``); ``samples`` — which benchmark samples the task uses
-(``all``, ``fake``, ``described``: fakes with a reference description, ``masked``: fakes with a
-mask, ``conversation``: samples with conversations); ``reference`` — what the answer is compared
-with (``label``, ``category``, ``description``, ``conversation``, ``mask_and_description``);
-``system`` and ``prompt`` — the chat prompt (the image is attached to the first user turn);
-``parser`` — the name of a registered parser: ``detection``, ``category`` or ``text`` (see
-:mod:`dfabench.parsing`) or one a plugin adds through ``dfabench_register_parsers``;
-``choices`` / ``fake_choice`` — answer options whose log-probabilities give a DF-D score;
-``generation`` — ``max_new_tokens``, ``temperature``, ``top_p``; ``metrics`` — metric providers.
+(``generate``, ``score``, ``localize``); ``samples`` — the sample filter that says which benchmark
+samples the task uses: ``all``, ``fake``, ``described`` (fakes with a reference description),
+``masked`` (fakes with a mask), ``conversation`` (samples with conversations) — see
+:mod:`dfabench.selection` — or one a plugin adds through ``dfabench_register_sample_filters``;
+``reference`` — what the answer is compared with (``label``, ``category``, ``description``,
+``conversation``, ``mask_and_description``); ``system`` and ``prompt`` — the chat prompt (the image is
+attached to the first user turn); ``parser`` — the name of a registered parser: ``detection``,
+``category`` or ``text`` (see :mod:`dfabench.parsing`) or one a plugin adds through
+``dfabench_register_parsers``; ``choices`` / ``fake_choice`` — answer options whose log-probabilities
+give a DF-D score; ``generation`` — ``max_new_tokens``, ``temperature``, ``top_p``; ``metrics`` — metric
+providers.
 
-The **fingerprint** is a SHA-256 over every field that can change a number (everything but
-``name``, ``description`` and ``aliases``), so silent prompt drift is visible and runs with
-different specs are never ranked together.
+Fields that say how the task is *presented and served*, never what it measures (so they are outside the
+fingerprint, and changing them changes no recorded number): ``order`` — where it is listed (``dfabench
+tasks``, ``dfabench chat``, the leaderboard; ascending, then by id); ``columns`` — its leaderboard columns,
+the first being the ranking key; ``chat`` — the ``dfabench chat`` command that asks its prompt
+(``/detect``); ``rubric`` — the judge rubric ``dfabench judge`` uses for it by default (the judge
+identity of every judged sample names the rubric and its SHA-256, so scores under two rubrics are never
+averaged or ranked together).
+
+The **fingerprint** is a SHA-256 over every field that can change a number (everything but ``name``,
+``description``, ``aliases`` and the presentation fields), so silent prompt drift is visible and runs
+with different specs are never ranked together.
 
 This module is a *pure spec*: it knows the fields and their meaning and imports nothing of the
 plugin machinery. Looking a task up by id or alias (:func:`dfabench.plugins.get_task`,
@@ -38,13 +48,19 @@ from typing import Any
 from dfabench.errors import InputError
 from dfabench.models import CAPABILITIES, GenerationSettings
 
-SAMPLE_FILTERS = ("all", "fake", "described", "masked", "conversation")
+#: the sample filters dfabench ships (:mod:`dfabench.selection`); a spec may name any registered filter
+BUILTIN_SAMPLE_FILTERS = ("all", "fake", "described", "masked", "conversation")
 REFERENCES = ("label", "category", "description", "conversation", "mask_and_description")
 #: the parsers dfabench ships (registered by :mod:`dfabench.builtin`); a spec may name any registered parser
 BUILTIN_PARSERS = ("detection", "category", "text")
 _DOC_FIELDS = ("name", "description", "aliases")
+#: how a task is listed and served; outside the fingerprint (see the module docstring)
+_PRESENTATION_FIELDS = ("order", "columns", "chat", "rubric")
+#: ``order`` of a spec that gives none: after the built-in tasks
+DEFAULT_ORDER = 1000
 _FIELDS = {"id", "name", "aliases", "version", "description", "requires", "samples", "reference", "system",
-           "prompt", "parser", "choices", "fake_choice", "generation", "metrics", "metric_options"}
+           "prompt", "parser", "choices", "fake_choice", "generation", "metrics", "metric_options",
+           *_PRESENTATION_FIELDS}
 
 
 @dataclass(frozen=True)
@@ -65,6 +81,10 @@ class TaskSpec:
     fake_choice: str | None = None
     generation: GenerationSettings = field(default_factory=GenerationSettings)
     metric_options: Mapping[str, Any] = field(default_factory=dict)
+    order: int = DEFAULT_ORDER
+    columns: tuple[str, ...] = ()
+    chat: str | None = None
+    rubric: str | None = None
     source: str = ""
     plugin: str = ""
 
@@ -96,8 +116,8 @@ class TaskSpec:
         requires = tuple(_as_list(data["requires"]))
         if not requires or set(requires) - set(CAPABILITIES):
             raise fail(f"'requires' must list capabilities among {CAPABILITIES}, got {list(requires)}")
-        if data["samples"] not in SAMPLE_FILTERS:
-            raise fail(f"'samples' must be one of {SAMPLE_FILTERS}, got {data['samples']!r}")
+        if not isinstance(data["samples"], str) or not data["samples"].strip():
+            raise fail(f"'samples' must be the name of a registered sample filter, got {data['samples']!r}")
         if data["reference"] not in REFERENCES:
             raise fail(f"'reference' must be one of {REFERENCES}, got {data['reference']!r}")
         if not isinstance(data["parser"], str) or not data["parser"].strip():
@@ -116,14 +136,25 @@ class TaskSpec:
         metric_options = data.get("metric_options") or {}
         if not isinstance(metric_options, Mapping):
             raise fail("'metric_options' must be a mapping of provider name -> options")
+        order = data.get("order", DEFAULT_ORDER)
+        if isinstance(order, bool) or not isinstance(order, int):
+            raise fail(f"'order' must be an integer, got {order!r}")
+        chat = data.get("chat")
+        if chat is not None and (not isinstance(chat, str) or not chat.startswith("/") or len(chat.split()) != 1):
+            raise fail(f"'chat' must be one word starting with '/', e.g. /detect; got {chat!r}")
+        rubric = data.get("rubric")
+        if rubric is not None and (not isinstance(rubric, str) or not rubric.strip()):
+            raise fail(f"'rubric' must be the name or path of a judge rubric, got {rubric!r}")
         return cls(
-            id=str(data["id"]), version=str(data["version"]), requires=requires, samples=data["samples"],
+            id=str(data["id"]), version=str(data["version"]), requires=requires, samples=data["samples"].strip(),
             reference=data["reference"], prompt=str(data["prompt"]).strip(), parser=data["parser"].strip(),
             metrics=tuple(_as_list(data["metrics"])), name=str(data.get("name", "")),
             description=str(data.get("description", "")).strip(),
             aliases=tuple(_as_list(data.get("aliases") or [])),
             system=(str(data["system"]).strip() if data.get("system") else None), choices=choices,
             fake_choice=fake_choice, generation=settings, metric_options=dict(metric_options),
+            order=order, columns=tuple(str(c) for c in _as_list(data.get("columns") or [])),
+            chat=chat.lower() if chat else None, rubric=rubric.strip() if rubric else None,
             source=source, plugin=plugin,
         )
 
@@ -141,8 +172,14 @@ class TaskSpec:
 
     def to_dict(self) -> dict[str, Any]:
         out = self.canonical()
-        out.update(name=self.name, description=self.description, aliases=list(self.aliases))
+        out.update(name=self.name, description=self.description, aliases=list(self.aliases), order=self.order,
+                   columns=list(self.columns), chat=self.chat, rubric=self.rubric)
         return out
+
+    @property
+    def sort_key(self) -> tuple[int, str]:
+        """Where the task is listed: by ``order``, then by id."""
+        return (self.order, self.id)
 
     @property
     def fingerprint(self) -> str:
@@ -158,19 +195,6 @@ class TaskSpec:
             if capability in capabilities:
                 return capability
         return None
-
-    def selects(self, sample) -> bool:
-        if self.samples == "all":
-            return True
-        if sample.label != "fake":
-            return False if self.samples != "conversation" else bool(sample.conversations)
-        if self.samples == "fake":
-            return self.reference != "category" or sample.category is not None
-        if self.samples == "described":
-            return bool(sample.description)
-        if self.samples == "masked":
-            return bool(sample.mask)
-        return bool(sample.conversations)
 
     def messages(self, sample=None) -> list[dict[str, Any]]:
         """The chat messages for one sample (transformers chat-template convention)."""

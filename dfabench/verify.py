@@ -27,83 +27,16 @@ but "holds" makes the command exit with 1.
 from __future__ import annotations
 
 import copy
-import math
-from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dfabench.errors import DfabenchError, InputError, UnknownNameError
-from dfabench.identity import JudgeIdentity, run_judge_identity
+from dfabench.evidence import EXACT, VerifyReport, check_benchmark, check_judge, check_log, same_tree, short
+from dfabench.records import model_fingerprint
 from dfabench.store import RunFolder, samples_file_name, sha256_file
 
-#: re-derived numbers must agree to this absolute difference (floating-point summation order only)
-EXACT = 1e-9
 #: the sections of a run record that hold one mapping per task
 PER_TASK_SECTIONS = ("tasks", "samples", "metrics", "counts", "breakdowns")
-
-
-@dataclass
-class VerifyReport:
-    target: str
-    passed: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
-    #: checks that cannot run on this machine (a missing resource); the text says what to install
-    unverifiable: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed and not self.unverifiable
-
-    def check(self, condition: bool, ok_text: str, fail_text: str) -> bool:
-        (self.passed if condition else self.failed).append(ok_text if condition else fail_text)
-        return condition
-
-    def fail(self, text: str) -> None:
-        self.failed.append(text)
-
-    def cannot(self, text: str) -> None:
-        self.unverifiable.append(text)
-
-    def lines(self) -> list[str]:
-        out = [f"ok    {line}" for line in self.passed] + [f"FAIL  {line}" for line in self.failed]
-        out += [f"CANNOT CHECK HERE  {line}" for line in self.unverifiable]
-        if self.failed:
-            here = f"; {len(self.unverifiable)} check(s) cannot run here" if self.unverifiable else ""
-            verdict = f"NOT VERIFIED ({len(self.failed)} problem(s){here})"
-        elif self.unverifiable:
-            verdict = f"NOT VERIFIED HERE ({len(self.unverifiable)} check(s) cannot run on this machine; see above)"
-        else:
-            verdict = "VERIFIED"
-        out.append(f"{verdict}: {self.target}")
-        return out
-
-
-def _same(a: Any, b: Any) -> bool:
-    if a is None or b is None:
-        return a is None and b is None
-    if isinstance(a, bool) or isinstance(b, bool):
-        return a is b
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-        if math.isnan(a) or math.isnan(b):
-            return math.isnan(a) and math.isnan(b)
-        return abs(float(a) - float(b)) <= EXACT
-    return type(a) is type(b) and a == b
-
-
-def _same_tree(a: Any, b: Any) -> bool:
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same_tree(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_same_tree(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, (dict, list)) or isinstance(b, (dict, list)):
-        return False
-    return _same(a, b)
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def parse_claim(text: str) -> tuple[str, str, float]:
@@ -169,7 +102,6 @@ def verify(target: Path, *, bench: Path | None = None, claims: list[str] = (), t
            bench_root: Path | None = None) -> VerifyReport:
     """Check a run folder or entry. ``bench``: also check the run against this benchmark (and use it
     to re-derive); ``bench_root``: only use it to re-derive (reference masks)."""
-    from dfabench.runner import model_fingerprint
     from dfabench.scoring import metric_errors, task_from_record
 
     folder = RunFolder(target)
@@ -191,7 +123,7 @@ def verify(target: Path, *, bench: Path | None = None, claims: list[str] = (), t
     for task_id in sorted(set(listed) - set(tasks)):
         report.fail(f"{task_id}: run.json lists a per-sample log for a task it does not define")
     for task_id in sorted(t for t in listed if t in tasks and tasks[t].get("status") != "done"):
-        report.fail(f"{task_id}: the task has a per-sample log but its status is {_short(tasks[task_id].get('status'))}"
+        report.fail(f"{task_id}: the task has a per-sample log but its status is {short(tasks[task_id].get('status'))}"
                     ", not done")
     for task_id, info in tasks.items():
         if (info.get("status") == "done" or task_id in numbered) and task_id not in listed:
@@ -204,7 +136,7 @@ def verify(target: Path, *, bench: Path | None = None, claims: list[str] = (), t
     for task_id, info in listed.items():
         expected = samples_file_name(task_id)
         if info.get("file", expected) != expected:
-            report.fail(f"{task_id}: run.json names the log {_short(info.get('file'))}, not {expected}")
+            report.fail(f"{task_id}: run.json names the log {short(info.get('file'))}, not {expected}")
             continue
         path = folder.samples_path(task_id)
         if not path.exists():
@@ -247,7 +179,7 @@ def verify(target: Path, *, bench: Path | None = None, claims: list[str] = (), t
         except DfabenchError as exc:
             report.fail(f"{task_id}: {exc}")
             continue
-        _check_log(report, record, task_id, logs[task_id])
+        check_log(report, record, task_id, logs[task_id])
 
     # 6. re-derive counts, metrics and breakdowns, task by task
     root = bench if bench is not None else bench_root
@@ -258,14 +190,14 @@ def verify(target: Path, *, bench: Path | None = None, claims: list[str] = (), t
     for task_id in sorted(t for t in logs if t in specs):
         if _rederive(report, folder, record, rederived, task_id, logs[task_id], root, have_bench):
             fresh_tasks.add(task_id)
-    _check_judge(report, record, rederived, logs, fresh_tasks)
+    check_judge(report, record, rederived, logs, fresh_tasks)
 
     for line in metric_errors(record):
         report.fail(f"{line} (its metrics are missing from the record)")
 
     # 7. the benchmark
     if bench is not None:
-        _check_benchmark(report, record, bench, logs, specs)
+        check_benchmark(report, record, bench, logs, specs)
 
     # 8. claims, against the re-derived numbers only
     from dfabench.plugins import normalise_task_id
@@ -296,78 +228,17 @@ def verify(target: Path, *, bench: Path | None = None, claims: list[str] = (), t
     return report
 
 
-def _check_log(report: VerifyReport, record: dict[str, Any], task_id: str, samples: list[dict[str, Any]]) -> None:
-    """A log's records name its task and the run's model, and are exactly the recorded selection."""
-    from dfabench.selection import ids_sha256
-
-    other_task = [r for r in samples if r.get("task") != task_id]
-    report.check(not other_task, f"{task_id}: every per-sample record names the task",
-                 f"{task_id}: {len(other_task)} per-sample records name another task "
-                 f"(e.g. {_short(other_task[0].get('task')) if other_task else ''})")
-    fingerprint = record["model"].get("fingerprint")
-    foreign = Counter(str(r.get("model_fingerprint")) for r in samples if r.get("model_fingerprint") != fingerprint)
-    report.check(not foreign, f"{task_id}: every per-sample record was produced by the recorded model",
-                 f"{task_id}: {sum(foreign.values())} per-sample records carry another model fingerprint "
-                 f"({', '.join('none' if f == 'None' else f[:12] for f in foreign)}) than run.json's model "
-                 f"({str(fingerprint)[:12]})")
-
-    ids = [str(r["id"]) for r in samples]
-    duplicated = sorted(i for i, n in Counter(ids).items() if n > 1)
-    report.check(not duplicated, f"{task_id}: no sample is logged twice",
-                 f"{task_id}: {len(duplicated)} sample ids are logged more than once (e.g. {duplicated[:3]})")
-    selection = record["tasks"][task_id].get("selection")
-    if not isinstance(selection, dict):
-        report.fail(f"{task_id}: run.json has no selection record for the task (which samples were asked is "
-                    "unknown); re-run it with this dfabench")
-        return
-    report.check(selection.get("n") == len(ids) and selection.get("ids_sha256") == ids_sha256(ids),
-                 f"{task_id}: the log holds the recorded selection ({len(ids)} samples)",
-                 f"{task_id}: the log holds {len(ids)} samples whose ids are not the recorded selection "
-                 f"({_short(selection.get('n'))} samples, ids {str(selection.get('ids_sha256'))[:12]}): samples "
-                 "were removed or added after the run")
-    problems = selection_problems(selection, record)
-    report.check(not problems, f"{task_id}: the selection record is consistent with the split and the limit",
-                 f"{task_id}: the selection record is inconsistent: {'; '.join(problems)}")
-
-
-def selection_problems(selection: dict[str, Any], record: dict[str, Any]) -> list[str]:
-    """Where a selection record contradicts itself or the run (split, ``--limit``, split size)."""
-    counts = {k: selection.get(k) for k in ("n", "n_available", "n_pool")}
-    excluded = selection.get("excluded")
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in counts.values()) or not (
-            isinstance(excluded, dict)
-            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in excluded.values())):
-        return ["n, n_available, n_pool and the excluded counts must be non-negative integers"]
-    problems = []
-    bench = record["benchmark"]
-    if selection.get("split") != bench.get("split"):
-        problems.append(f"split {_short(selection.get('split'))} but the run's split is {_short(bench.get('split'))}")
-    limit = selection.get("limit")
-    if limit != record.get("limit"):
-        problems.append(f"limit {_short(limit)} but the run's --limit is {_short(record.get('limit'))}")
-    if bench.get("n_samples") is not None and counts["n_pool"] != bench.get("n_samples"):
-        problems.append(f"{counts['n_pool']} samples in the split but the run says {_short(bench.get('n_samples'))}")
-    if counts["n_available"] + sum(excluded.values()) != counts["n_pool"]:
-        problems.append(f"{counts['n_available']} taken + {sum(excluded.values())} left out != {counts['n_pool']} "
-                        "in the split")
-    expected = counts["n_available"] if limit is None else (
-        min(limit, counts["n_available"]) if isinstance(limit, int) else None)
-    if counts["n"] != expected:
-        problems.append(f"n {counts['n']} but the split gives {counts['n_available']} samples"
-                        + (f" and --limit {limit}" if limit is not None else ""))
-    return problems
-
-
 def _rederive(report: VerifyReport, folder: RunFolder, record: dict[str, Any], rederived: dict[str, Any],
               task_id: str, log: list[dict[str, Any]], root: Path | None, have_bench: bool) -> bool:
     """Re-score one task from its log (as read once by :func:`verify`) into ``rederived`` and compare with
     ``record``; False when it could not be re-scored."""
     from dfabench.scoring import rescore_record
 
+    tolerances: dict[str, dict[str, float]] = {}
     try:
         # scoring writes per-sample metrics into the records: it gets copies, the log read stays as it is
         rescore_record(folder, rederived, [task_id], write_samples=False, samples={task_id: [dict(r) for r in log]},
-                       bench_root=str(root) if root is not None else None)
+                       bench_root=str(root) if root is not None else None, tolerances=tolerances)
     except DfabenchError as exc:
         if have_bench:
             report.fail(f"{task_id}: re-scoring failed: {exc}")
@@ -380,34 +251,39 @@ def _rederive(report: VerifyReport, folder: RunFolder, record: dict[str, Any], r
         return False
     claimed_counts = (record.get("counts") or {}).get(task_id)
     fresh_counts = rederived["counts"].get(task_id)
-    report.check(_same_tree(claimed_counts, fresh_counts), f"{task_id}: counts re-derived ({claimed_counts})",
-                 f"{task_id}: counts {_short(claimed_counts, 200)} != re-derived {fresh_counts}")
+    report.check(same_tree(claimed_counts, fresh_counts), f"{task_id}: counts re-derived ({claimed_counts})",
+                 f"{task_id}: counts {short(claimed_counts, 200)} != re-derived {fresh_counts}")
 
     claimed = (record.get("metrics") or {}).get(task_id) or {}
     fresh = rederived["metrics"].get(task_id) or {}
-    bad, missing_here = [], []
+    bad, missing_here, approximate = [], [], []
     for name in sorted(set(claimed) | set(fresh)):
         a, b = claimed.get(name), fresh.get(name)
-        if isinstance(b, dict) and b.get("unavailable") and not _same_tree(a, b):
+        tolerance = tolerances.get(task_id, {}).get(name, EXACT)
+        if isinstance(b, dict) and b.get("unavailable") and not same_tree(a, b):
             missing_here.append(f"{name}: {b.get('reason')}")
         elif isinstance(a, dict) and a.get("unavailable") and isinstance(b, dict) and b.get("value") is not None:
             bad.append(f"{name} was not computed when the run was scored ({a.get('reason')}); re-score the run "
                        "(`dfabench score RUN_DIR`) where it can be")
         elif a is None or b is None:
             bad.append(f"{name} (only in {'the record' if b is None else 'the re-derivation'})")
-        elif not _same_tree(a, b):
-            bad += [f"{name}.{key} {_short(a.get(key))} != {_short(b.get(key))}"
-                    for key in sorted(set(a) | set(b), key=str) if not _same_tree(a.get(key), b.get(key))]
+        elif not same_tree(a, b, tolerance):
+            bad += [f"{name}.{key} {short(a.get(key))} != {short(b.get(key))}"
+                    for key in sorted(set(a) | set(b), key=str) if not same_tree(a.get(key), b.get(key), tolerance)]
+        elif not same_tree(a, b):
+            approximate.append(f"{name} (within {tolerance:g}: model inference differs in the last digits "
+                               "across machines)")
     if missing_here:
         report.cannot(f"{task_id}: {len(missing_here)} metric(s) cannot be re-derived here: {'; '.join(missing_here)}")
+    within = f"; {', '.join(approximate)}" if approximate else ""
     report.check(not bad, f"{task_id}: {len(fresh) - len(missing_here)} metrics re-derived exactly from the "
-                          "per-sample log",
+                          f"per-sample log{within}",
                  f"{task_id}: metrics differ from the re-derivation: {'; '.join(bad[:8])}")
 
     claimed_breakdowns = (record.get("breakdowns") or {}).get(task_id) or {}
     fresh_breakdowns = rederived["breakdowns"].get(task_id) or {}
     differing = sorted((k for k in set(claimed_breakdowns) | set(fresh_breakdowns)
-                        if not _same_tree(claimed_breakdowns.get(k), fresh_breakdowns.get(k))), key=str)
+                        if not same_tree(claimed_breakdowns.get(k), fresh_breakdowns.get(k))), key=str)
     if differing and missing_here:
         # the providers that could not run here leave their breakdowns short: not a contradiction
         report.cannot(f"{task_id}: breakdowns {', '.join(map(str, differing))} cannot be re-derived here "
@@ -416,109 +292,3 @@ def _rederive(report: VerifyReport, folder: RunFolder, record: dict[str, Any], r
         report.check(not differing, f"{task_id}: breakdowns re-derived exactly",
                      f"{task_id}: breakdowns differ from the re-derivation: {', '.join(map(str, differing))}")
     return True
-
-
-def judge_summary(samples: list[dict[str, Any]]) -> dict[str, Any]:
-    """The judge's counts (``n_judged``, ``n_failed``, ...) over per-sample records, by the judge metric's rule."""
-    from dfabench.metrics import MetricContext
-    from dfabench.metrics.judge import judge_metrics
-
-    return judge_metrics(samples, MetricContext(task="", n_boot=1)).breakdowns["judge"]
-
-
-def _check_judge(report: VerifyReport, record: dict[str, Any], rederived: dict[str, Any],
-                 logs: dict[str, list[dict[str, Any]]], fresh_tasks: set[str]) -> None:
-    """run.json's judge identity (overall and per task) is the one the per-sample judge results were
-    produced under, and its summary numbers are re-derived."""
-    judge = record.get("judge") or None
-    per_task = (judge or {}).get("tasks") or {}
-    for task_id in sorted(set(per_task) - set(record.get("tasks") or {})):
-        report.fail(f"judge: run.json names a judge for {task_id}, a task it does not define")
-    if judge and per_task:
-        overall = JudgeIdentity.from_dict(judge)
-        report.check(overall.key() in {JudgeIdentity.from_dict(v).key() for v in per_task.values()},
-                     "judge: the run-level judge identity is one of the per-task identities",
-                     f"judge: the run-level judge identity {overall.label()} is none of the per-task ones")
-    for task_id, samples in sorted(logs.items()):
-        seen: Counter[tuple[Any, ...]] = Counter()  # JudgeIdentity.key() -> samples
-        named: dict[tuple[Any, ...], JudgeIdentity] = {}
-        for sample in samples:
-            result = sample.get("judge")
-            if (isinstance(result, dict) and not result.get("by_rule") and result.get("error") is None
-                    and result.get("score") is not None):
-                identity = JudgeIdentity.from_dict(result)
-                named.setdefault(identity.key(), identity)
-                seen[identity.key()] += 1
-        claimed = run_judge_identity(record, task_id)
-        if seen:
-            if claimed is None:
-                report.fail(f"{task_id}: {sum(seen.values())} samples carry judge results but run.json names no judge")
-            else:
-                top = seen.most_common()
-                majority = {identity for identity, n in top if n == top[0][1]}
-                report.check(claimed.key() in majority,
-                             f"{task_id}: the judge identity is the one the per-sample results carry",
-                             f"{task_id}: run.json names the judge {claimed.label()}, but "
-                             f"the per-sample results were produced by {named[top[0][0]].label()} ({top[0][1]} "
-                             "samples)")
-        if task_id in per_task and task_id in fresh_tasks:
-            fresh = (rederived["breakdowns"].get(task_id) or {}).get("judge")
-            if fresh is None:
-                # a judged task whose spec scores no judge metric (FL's report): count the results directly
-                fresh = judge_summary(samples)
-            bad = [f"{key} {_short(per_task[task_id].get(key))} != {fresh.get(key)}" for key in ("n_judged", "n_failed")
-                   if key in per_task[task_id] and not _same(per_task[task_id].get(key), fresh.get(key))]
-            report.check(not bad, f"{task_id}: the judge's summary numbers are re-derived",
-                         f"{task_id}: the judge's summary numbers differ from the per-sample results: {'; '.join(bad)}")
-
-
-def _check_benchmark(report: VerifyReport, record: dict[str, Any], bench: Path,
-                     logs: dict[str, list[dict[str, Any]]], specs: dict[str, Any]) -> None:
-    from dfabench.data.manifest import load_benchmark
-    from dfabench.selection import select_samples
-
-    benchmark = load_benchmark(bench)
-    recorded = record["benchmark"].get("fingerprint")
-    actual = benchmark.fingerprint()
-    report.check(actual == recorded, f"benchmark fingerprint {actual[:12]} matches the run",
-                 f"benchmark fingerprint {actual[:12]} != recorded {str(recorded)[:12]}")
-    by_id = {s.id: s for s in benchmark.samples}
-    split = record["benchmark"].get("split")
-    try:
-        pool = benchmark.select(split if isinstance(split, str) else None)
-    except DfabenchError as exc:
-        report.fail(f"the run's split {_short(split)} is not in the benchmark: {exc}")
-        pool = None
-    limit = record.get("limit")
-    for task_id, samples in sorted(logs.items()):
-        task = specs.get(task_id)
-        if task is None:
-            continue
-        mismatches = []
-        for sample_record in samples:
-            sample = by_id.get(str(sample_record["id"]))
-            if sample is None:
-                mismatches.append(f"{sample_record['id']}: not in the benchmark")
-            elif (sample_record.get("label") != sample.label or sample_record.get("category") != sample.category
-                  or sample_record.get("reference") != task.reference_of(sample)):
-                mismatches.append(f"{sample_record['id']}: label/category/reference differ from the benchmark")
-        report.check(not mismatches, f"{task_id}: every logged sample matches the benchmark",
-                     f"{task_id}: {len(mismatches)} logged samples do not match the benchmark "
-                     f"({'; '.join(mismatches[:3])})")
-        if pool is None:
-            continue
-        chosen, selection = select_samples(task, pool, str(split), limit if isinstance(limit, int) else None)
-        wanted = {s.id for s in chosen}
-        logged = {str(r["id"]) for r in samples}
-        missing, extra = sorted(wanted - logged), sorted(logged - wanted)
-        report.check(not missing and not extra,
-                     f"{task_id}: the logged samples are exactly the benchmark's selection ({len(wanted)} of "
-                     f"{selection['n_available']} samples of split {split})",
-                     f"{task_id}: the logged samples are not the benchmark's selection for split {split}: "
-                     f"{len(missing)} missing (e.g. {missing[:3]}), {len(extra)} not in it (e.g. {extra[:3]})")
-        stored = record["tasks"][task_id].get("selection")
-        if isinstance(stored, dict):
-            differing = [f"{k} {_short(stored.get(k))} != {_short(v)}" for k, v in selection.items()
-                         if not _same_tree(stored.get(k), v)]
-            report.check(not differing, f"{task_id}: the selection record is the benchmark's",
-                         f"{task_id}: the selection record differs from the benchmark's: {'; '.join(differing)}")

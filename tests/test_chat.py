@@ -139,7 +139,7 @@ def test_history_save_and_the_transcript(manager, image, tmp_path):
     detect = data["turns"][0]
     # the P(fake) shown is the one the model's yes/no log-probabilities give
     request = GenerateRequest(sample_id="chat-1", image=None, image_path="", messages=[], task="DF-D",
-                              choices=("yes", "no"))
+                              reference="label", choices=("yes", "no"))
     [response] = RandomModel(seed=3).generate([request])
     lp = response.choice_logprobs
     expected = math.exp(lp["yes"]) / (math.exp(lp["yes"]) + math.exp(lp["no"]))

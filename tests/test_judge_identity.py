@@ -1,4 +1,4 @@
-"""One judge identity everywhere (:class:`dfabench.identity.JudgeIdentity`): the judge cache key, run.json's
+"""One judge identity everywhere (:class:`dfabench.records.JudgeIdentity`): the judge cache key, run.json's
 ``judge`` and ``judge.tasks[T]``, every per-sample result, the ``judge`` metric's grouping, the leaderboard's
 column identity and ``dfabench verify``; and the judge stage as one straight line (one commit)."""
 
@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from dfabench.identity import GRADER_FIELDS, JudgeIdentity, judge_without_tasks, run_judge_identity
 from dfabench.judge import CACHE_FILE, JudgeSettings, cache_key, judge_identity, judge_run, load_rubric
 from dfabench.leaderboard import column_identity
 from dfabench.metrics import MetricContext
 from dfabench.metrics.judge import judge_metrics
 from dfabench.metrics.judge_input import answer_and_references, judge_input_sha256
+from dfabench.records import GRADER_FIELDS, JudgeIdentity, judge_without_tasks, run_judge_identity
 from dfabench.store import RunFolder
 from dfabench.verify import verify
 

@@ -30,7 +30,8 @@ def test_builtins_register_through_the_hooks():
     assert builtin.builtin and builtin.error is None
     assert builtin.hooks == sorted(["dfabench_register_commands", "dfabench_register_importers",
                                     "dfabench_register_metrics", "dfabench_register_models",
-                                    "dfabench_register_parsers", "dfabench_register_tasks"])
+                                    "dfabench_register_parsers", "dfabench_register_sample_filters",
+                                    "dfabench_register_tasks"])
 
 
 def test_string_factory_is_imported_only_when_created():

@@ -180,7 +180,7 @@ def test_results_kept_from_an_edited_plugin_are_refused_like_any_other_identity_
 def test_editable_installs_are_detected_from_direct_url_json(monkeypatch):
     from importlib import metadata
 
-    from dfabench import plugins
+    from dfabench import provenance
 
     class Dist:
         def __init__(self, direct_url: str | None):
@@ -198,32 +198,32 @@ def test_editable_installs_are_detected_from_direct_url_json(monkeypatch):
             raise metadata.PackageNotFoundError(name)
         return found[name]
 
-    monkeypatch.setattr(plugins.metadata, "distribution", distribution)
-    assert plugins._install_kind("editable") == "editable"
-    assert plugins._install_kind("local") is None  # a regular install from a folder: its version is the identity
-    assert plugins._install_kind("wheel") is None
-    assert plugins._install_kind("gone") == "unpackaged"
+    monkeypatch.setattr(provenance.metadata, "distribution", distribution)
+    assert provenance.install_kind("editable") == "editable"
+    assert provenance.install_kind("local") is None  # a regular install from a folder: its version is the identity
+    assert provenance.install_kind("wheel") is None
+    assert provenance.install_kind("gone") == "unpackaged"
 
 
 def test_source_identity_is_for_editable_and_unpackaged_plugins_only(monkeypatch):
-    from dfabench import plugins
+    from dfabench import entries, provenance
     from dfabench.plugins import ModelEntry
 
     entry = ModelEntry("x", "dfabench_testmodels:SlowModel", plugin="p", distribution="dist-p", version="1.0",
                        module="dfabench_testmodels")
-    monkeypatch.setattr(plugins, "_install_kind", lambda name: None)
+    monkeypatch.setattr(entries, "install_kind", lambda name: None)
     assert entry.source_identity() is None  # a regular install: the version is the identity
-    monkeypatch.setattr(plugins, "_install_kind", lambda name: "editable")
+    monkeypatch.setattr(entries, "install_kind", lambda name: "editable")
     source = entry.source_identity()
     assert source["install"] == "editable"
-    assert source["sha256"] == plugins.source_sha256(["dfabench_testmodels"])
+    assert source["sha256"] == provenance.source_sha256(["dfabench_testmodels"])
     builtin = ModelEntry("constant", "dfabench.models:ConstantModel", plugin="dfabench", distribution="dfabench",
                          module="dfabench.builtin")
     assert builtin.source_identity() is None  # dfabench's own models: the dfabench version
 
 
 def test_a_model_record_without_source_keeps_its_fingerprint():
-    from dfabench.runner import model_fingerprint
+    from dfabench.records import model_fingerprint
 
     record = {"name": "m", "distribution": "d", "version": "1", "args": {}, "identity": {}}
     assert model_fingerprint(record) != model_fingerprint({**record, "source": {"install": "editable",

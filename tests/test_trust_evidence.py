@@ -233,13 +233,14 @@ def judged(cli, tiny_bench, tmp_path, monkeypatch):
     """constant on AD, judged (by a fake judge client); the embedding model is a fake too."""
     pytest.importorskip("openai")
     _fake_embeddings(monkeypatch)
-    from dfabench.judge import DEFAULT_RUBRICS, JudgeSettings, judge_run, load_rubric
+    from dfabench.judge import JudgeSettings, judge_run, load_rubric
+    from dfabench.plugins import get_task
 
     folder = tmp_path / "judged"
     assert cli("run", "--model", "constant", "--tasks", "AD", "--bench", str(tiny_bench), "--out", str(folder),
                "--no-progress")[0] == 0
     settings = JudgeSettings(model="judge-alias", base_url="http://127.0.0.1:9/v1", api_key_env="DFABENCH_NO_KEY")
-    judge_run(folder, settings, client=_FakeJudge(load_rubric(DEFAULT_RUBRICS["AD"]), "judge-2026-01-01"),
+    judge_run(folder, settings, client=_FakeJudge(load_rubric(get_task("AD").rubric), "judge-2026-01-01"),
               stream=sys.stderr)
     return folder
 
@@ -280,7 +281,7 @@ def test_judge_summary_numbers_are_re_derived(cli, judged):
 
 
 def test_a_model_relabelled_in_run_json_does_not_verify(cli, runs):
-    from dfabench.runner import model_fingerprint
+    from dfabench.records import model_fingerprint
 
     folder = runs["random"]
     record = _record(folder)

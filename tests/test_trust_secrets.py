@@ -321,11 +321,13 @@ def test_credentials_in_urls_never_reach_run_json_and_do_not_change_the_fingerpr
 
 def test_submit_refuses_a_run_an_older_version_wrote_with_credentials(leaky, tiny_bench, tmp_path, monkeypatch):
     import dfabench.answers as answers
+    import dfabench.records.identity as identity
     import dfabench.runner as runner
 
     out = tmp_path / "old-run"
     with monkeypatch.context() as old:  # what an older dfabench wrote: no scrubbing, error text cut unredacted
         old.setattr(runner, "scrub_value", lambda value, secrets=(): value)
+        old.setattr(identity, "scrub_value", lambda value, secrets=(): value)
         old.setattr(runner, "redact", lambda text, secrets=(): text)
         old.setattr(answers, "redact_clip", lambda text, limit, secrets=(), one_line=False: text[:limit] + "...")
         code, _, stderr = leaky("run", "--model", "leaky", "--model-arg", f"base_url={URL}", "--tasks", "DF-D",

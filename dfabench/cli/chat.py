@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from dfabench.chat import HELP, ChatSession, create_chat_model, load_image, run_chat
+from dfabench.chat import ChatSession, create_chat_model, help_text, load_image, run_chat
 from dfabench.cli._common import parse_model_args
 from dfabench.errors import DfabenchError
 from dfabench.models import GenerationSettings
@@ -24,7 +24,7 @@ def add_chat_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--temperature", type=float, default=0.0, help="for free questions (default 0: greedy)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--transcript", metavar="FILE", help="also save the transcript here when the chat ends")
-    parser.epilog = HELP
+    parser.epilog = help_text()
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
 
 

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from dfabench.data import resolve_bench
-from dfabench.export import DEFAULT_TASKS, EXPORT_FILE, export_lmms_eval
+from dfabench.export import EXPORT_FILE, export_lmms_eval
 
 
 def add_export_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,8 +15,8 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("format", choices=["lmms-eval"], help="the harness to export for")
     parser.add_argument("--bench", required=True, help="benchmark folder, or 'smoke' for the built-in smoke benchmark")
     parser.add_argument("--out", required=True, help="folder for the task files (give it to --include_path)")
-    parser.add_argument("--tasks", default=",".join(DEFAULT_TASKS),
-                        help=f"comma-separated task ids (default {','.join(DEFAULT_TASKS)})")
+    parser.add_argument("--tasks", default=None,
+                        help="comma-separated task ids (default: every exportable task: DF-D,DF-C,AD with the core)")
     parser.add_argument("--split", default=None,
                         help="split to export: a split name or 'all' (default: 'test' if the benchmark has one)")
 

@@ -5,15 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from dfabench.judge import (
+from dfabench.judge.rubric import list_rubrics
+from dfabench.judge.settings import (
     CACHE_FILE,
     DEFAULT_API_KEY_ENV,
     DEFAULT_CONCURRENCY,
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
     JudgeSettings,
-    judge_run,
-    list_rubrics,
 )
 
 
@@ -63,6 +62,8 @@ def judge_command(args: argparse.Namespace) -> int:
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
     if not args.dry_run:
         settings.api_key()  # fail early, before any work, when there is no key
+    from dfabench.judge.stage import judge_run  # the stage and its client load only when judging
+
     summary = judge_run(args.run_dir, settings, tasks, dry_run=args.dry_run,
                         stream=sys.stdout if args.dry_run else sys.stderr)
     if args.dry_run:

@@ -15,9 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     registry = get_manager().tasks
-    order = ["DF-D", "DF-C", "AD", "FC", "FL"]
-    tasks = sorted((registry.entries[name] for name in registry),
-                   key=lambda t: (order.index(t.id) if t.id in order else len(order), t.id))
+    tasks = sorted((registry.entries[name] for name in registry), key=lambda t: t.sort_key)
     if args.json:
         print(json.dumps([{**t.to_dict(), "fingerprint": t.fingerprint} for t in tasks], indent=2))
         return 0

@@ -48,69 +48,69 @@ with ``--base-url`` and no such variable, a placeholder is sent (local servers n
 written, printed or stored; error messages are scrubbed of it.
 
 **Layout.** :mod:`.rubric` (rubrics, the prompt, the judgment's JSON Schema and parser), :mod:`.settings`,
-:mod:`.plan` (tasks, rubric, cache, work items; the judge identity of :mod:`dfabench.identity`), :mod:`.client`
+:mod:`.plan` (tasks, rubric, cache, work items; the judge identity of :mod:`dfabench.records`), :mod:`.client`
 (the HTTP client and its retries), :mod:`.stage` (:func:`judge_run`), :mod:`.report` (counts and printing). The
 command line is :mod:`dfabench.cli.judge`. What other modules and plugins import is re-exported here.
 """
 
 from __future__ import annotations
 
-from dfabench.judge.client import (
-    MAX_BACKOFF_S,
-    CallResult,
-    Tally,
-    _Scrubber,
-    judge_one,
-    make_client,
-    run_calls,
-)
-from dfabench.judge.plan import (
-    JUDGE_CACHE_VERSION,
-    TaskPlan,
-    WorkItem,
-    benchmark_image,
-    cache_key,
-    judge_identity,
-    judged_tasks,
-    plan_judging,
-    run_benchmark,
-)
-from dfabench.judge.report import JudgeSummary, TaskSummary
-from dfabench.judge.rubric import (
-    DATA_BLOCKS,
-    DEFAULT_RUBRICS,
-    FALLBACK_RUBRIC,
-    NONCE_PROMPT_FORMAT,
-    RUBRIC_DIR,
-    Criterion,
-    JudgmentError,
-    Rubric,
-    _clip,
-    data_block,
-    data_nonce,
-    list_rubrics,
-    load_rubric,
-    parse_judgment,
-    schema_problem,
-)
-from dfabench.judge.settings import (
-    CACHE_FILE,
-    DEFAULT_API_KEY_ENV,
-    DEFAULT_CONCURRENCY,
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_TIMEOUT,
-    PLACEHOLDER_KEY,
-    JudgeAbort,
-    JudgeSettings,
-    public_endpoint,
-)
-from dfabench.judge.stage import apply_judgments, judge_run
-from dfabench.metrics.judge_input import judge_input_sha256
-from dfabench.retry import retry_after_seconds
+import importlib
+from typing import Any
+
+#: the names this package exports -> the module that defines them, imported on first use: ``dfabench --help``
+#: builds ``dfabench judge``'s options from :mod:`.settings` and :mod:`.rubric` without loading the client
+_EXPORTS = {
+    "CACHE_FILE": "dfabench.judge.settings",
+    "CallResult": "dfabench.judge.client",
+    "Criterion": "dfabench.judge.rubric",
+    "DATA_BLOCKS": "dfabench.judge.rubric",
+    "DEFAULT_API_KEY_ENV": "dfabench.judge.settings",
+    "DEFAULT_CONCURRENCY": "dfabench.judge.settings",
+    "DEFAULT_MAX_RETRIES": "dfabench.judge.settings",
+    "DEFAULT_TIMEOUT": "dfabench.judge.settings",
+    "FALLBACK_RUBRIC": "dfabench.judge.rubric",
+    "JUDGE_CACHE_VERSION": "dfabench.judge.plan",
+    "JudgeAbort": "dfabench.judge.settings",
+    "JudgeSettings": "dfabench.judge.settings",
+    "JudgeSummary": "dfabench.judge.report",
+    "JudgmentError": "dfabench.judge.rubric",
+    "MAX_BACKOFF_S": "dfabench.judge.client",
+    "NONCE_PROMPT_FORMAT": "dfabench.judge.rubric",
+    "PLACEHOLDER_KEY": "dfabench.judge.settings",
+    "RUBRIC_DIR": "dfabench.judge.rubric",
+    "Rubric": "dfabench.judge.rubric",
+    "Tally": "dfabench.judge.client",
+    "TaskPlan": "dfabench.judge.plan",
+    "TaskSummary": "dfabench.judge.report",
+    "WorkItem": "dfabench.judge.plan",
+    "_Scrubber": "dfabench.judge.client",
+    "_clip": "dfabench.judge.rubric",
+    "apply_judgments": "dfabench.judge.stage",
+    "benchmark_image": "dfabench.judge.plan",
+    "cache_key": "dfabench.judge.plan",
+    "data_block": "dfabench.judge.rubric",
+    "data_nonce": "dfabench.judge.rubric",
+    "judge_identity": "dfabench.judge.plan",
+    "judge_input_sha256": "dfabench.metrics.judge_input",
+    "judge_one": "dfabench.judge.client",
+    "judge_run": "dfabench.judge.stage",
+    "judged_tasks": "dfabench.judge.plan",
+    "list_rubrics": "dfabench.judge.rubric",
+    "load_rubric": "dfabench.judge.rubric",
+    "make_client": "dfabench.judge.client",
+    "parse_judgment": "dfabench.judge.rubric",
+    "plan_judging": "dfabench.judge.plan",
+    "public_endpoint": "dfabench.judge.settings",
+    "retry_after_seconds": "dfabench.retry",
+    "run_benchmark": "dfabench.judge.plan",
+    "run_calls": "dfabench.judge.client",
+    "schema_problem": "dfabench.judge.rubric",
+}
 
 __all__ = [
     "CACHE_FILE", "DATA_BLOCKS", "DEFAULT_API_KEY_ENV", "DEFAULT_CONCURRENCY", "DEFAULT_MAX_RETRIES",
-    "DEFAULT_RUBRICS", "DEFAULT_TIMEOUT", "FALLBACK_RUBRIC", "JUDGE_CACHE_VERSION", "MAX_BACKOFF_S",
+    "DEFAULT_TIMEOUT", "FALLBACK_RUBRIC", "JUDGE_CACHE_VERSION", "MAX_BACKOFF_S",
     "NONCE_PROMPT_FORMAT", "PLACEHOLDER_KEY", "RUBRIC_DIR", "CallResult", "Criterion", "JudgeAbort", "JudgeSettings",
     "JudgeSummary", "JudgmentError", "Rubric", "Tally", "TaskPlan", "TaskSummary", "WorkItem", "_Scrubber", "_clip",
     "apply_judgments", "benchmark_image", "cache_key", "data_block", "data_nonce", "judge_identity",
@@ -118,3 +118,17 @@ __all__ = [
     "parse_judgment", "plan_judging", "public_endpoint", "retry_after_seconds", "run_benchmark", "run_calls",
     "schema_problem",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import an exported name (:data:`_EXPORTS`) on first use."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

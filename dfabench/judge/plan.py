@@ -12,9 +12,7 @@ from typing import Any
 
 from dfabench.data.manifest import load_benchmark
 from dfabench.errors import DfabenchError
-from dfabench.identity import JudgeIdentity
 from dfabench.judge.rubric import (
-    DEFAULT_RUBRICS,
     FALLBACK_RUBRIC,
     NONCE_PROMPT_FORMAT,
     JudgmentError,
@@ -24,6 +22,8 @@ from dfabench.judge.rubric import (
 )
 from dfabench.judge.settings import JudgeSettings
 from dfabench.metrics.judge_input import answer_and_references, judge_input_sha256
+from dfabench.plugins import get_manager
+from dfabench.records import JudgeIdentity
 from dfabench.store import RunFolder, canonical_json, sha256_text
 
 #: the judge settings that are part of the cache key (a change re-judges)
@@ -116,7 +116,13 @@ def _rubric_for(task: str, info: dict[str, Any], settings: JudgeSettings) -> Rub
     if settings.rubric:
         return load_rubric(settings.rubric)
     options = ((info.get("spec") or {}).get("metric_options") or {}).get("judge") or {}
-    return load_rubric(options.get("rubric") or DEFAULT_RUBRICS.get(task.upper(), FALLBACK_RUBRIC))
+    return load_rubric(options.get("rubric") or _spec_rubric(task) or FALLBACK_RUBRIC)
+
+
+def _spec_rubric(task: str) -> str | None:
+    """The ``rubric`` field of the installed task spec (None for a task no installed plugin defines)."""
+    registry = get_manager().tasks
+    return registry.get(task).rubric if task in registry else None
 
 
 def judged_tasks(record: dict[str, Any], folder: RunFolder, wanted: list[str] | None) -> list[str]:

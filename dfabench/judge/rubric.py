@@ -18,7 +18,7 @@ from dfabench.redact import redact_clip
 from dfabench.store import canonical_json, sha256_text
 
 RUBRIC_DIR = Path(__file__).resolve().parent.parent / "resources" / "rubrics"
-DEFAULT_RUBRICS = {"AD": "artifact-description-v2", "FL": "artifact-description-v2", "FC": "conversation-v2"}
+#: the rubric of a task whose spec names none (a task spec's ``rubric`` field says which one it uses)
 FALLBACK_RUBRIC = "artifact-description-v2"
 #: ``prompt_format`` of a rubric whose untrusted texts are substituted as nonce-delimited blocks
 NONCE_PROMPT_FORMAT = 2

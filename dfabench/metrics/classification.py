@@ -1,15 +1,13 @@
-"""Classification metrics for DF-D (detection) and DF-C (category), and their metric providers.
+"""The DF-D and DF-C classification metric providers: threshold, ranking and category metrics.
 
-Array functions (numpy only; each returns ``None`` when the metric is undefined):
+The array functions they are built on live in two modules and are re-exported here (each returns ``None``
+when the metric is undefined):
 
-- :func:`accuracy`, :func:`balanced_accuracy`, :func:`macro_f1`, :func:`confusion_matrix` on label
-  sequences, where a prediction of ``None`` (unparsed or failed) is wrong and belongs to no class;
-- :func:`roc_auc`, :func:`average_precision`, :func:`eer` on 0/1 labels and scores, defined as
-  DeepfakeBench computes them: AUC is the trapezoidal area under the ROC curve (ties get half
-  credit, so it equals the Mann-Whitney statistic); AP is the non-interpolated average precision
-  (scikit-learn's ``average_precision_score``); EER is the false-positive rate at the ROC point
-  (scikit-learn's ``roc_curve`` with its default ``drop_intermediate=True``) that minimises
-  ``|FNR - FPR|``, without interpolation.
+- :mod:`dfabench.metrics.label_metrics`: :func:`accuracy`, :func:`balanced_accuracy`, :func:`macro_f1`,
+  :func:`confusion_matrix` on label sequences, where a prediction of ``None`` (unparsed or failed) is wrong
+  and belongs to no class;
+- :mod:`dfabench.metrics.ranking`: :func:`roc_auc`, :func:`average_precision`, :func:`eer` on 0/1 labels and
+  scores, defined as DeepfakeBench computes them (see that module).
 
 Providers (registered by :mod:`dfabench.builtin`): :func:`detection_metrics` ("detection"),
 :func:`ranking_metrics` ("ranking") and :func:`category_metrics` ("classification"). Threshold
@@ -34,6 +32,9 @@ import numpy as np
 
 from dfabench.errors import InputError
 from dfabench.metrics import MetricContext, MetricOutput, MetricResult
+from dfabench.metrics.label_metrics import accuracy, balanced_accuracy, confusion_matrix, macro_f1
+from dfabench.metrics.ranking import ScoreLevels as _ScoreLevels
+from dfabench.metrics.ranking import average_precision, eer, roc_auc
 from dfabench.metrics.statistics import (
     bootstrap_mean,
     iter_sample_weights,
@@ -73,249 +74,8 @@ ONE_CLASS = "only one class present"
 NO_SAMPLES = "no samples"
 
 
-# --------------------------------------------------------------------------- label metrics
-
-
 def _labels_array(values: Sequence[Any]) -> np.ndarray:
     return np.array([None if v is None else v for v in values], dtype=object)
-
-
-def accuracy(y_true: Sequence[Hashable], y_pred: Sequence[Hashable | None]) -> float | None:
-    """Fraction of predictions equal to the reference (``None`` predictions are wrong); ``None`` if empty."""
-    if len(y_true) != len(y_pred):
-        raise ValueError(f"{len(y_true)} references but {len(y_pred)} predictions")
-    if len(y_true) == 0:
-        return None
-    return sum(1 for t, p in zip(y_true, y_pred, strict=True) if p is not None and p == t) / len(y_true)
-
-
-def _per_class_counts(y_true: Sequence[Hashable], y_pred: Sequence[Hashable | None],
-                      labels: Sequence[Hashable]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(tp, fp, support)`` per label; a ``None`` prediction is nobody's positive."""
-    index = {label: i for i, label in enumerate(labels)}
-    tp = np.zeros(len(labels))
-    fp = np.zeros(len(labels))
-    support = np.zeros(len(labels))
-    for t, p in zip(y_true, y_pred, strict=True):
-        ti = index.get(t)
-        pi = index.get(p) if p is not None else None
-        if ti is not None:
-            support[ti] += 1
-        if pi is not None:
-            if p == t:
-                tp[pi] += 1
-            else:
-                fp[pi] += 1
-    return tp, fp, support
-
-
-def balanced_accuracy(y_true: Sequence[Hashable], y_pred: Sequence[Hashable | None],
-                      labels: Sequence[Hashable] | None = None) -> float | None:
-    """Mean recall over the classes present in ``y_true`` (restricted to ``labels`` if given).
-
-    ``None`` (undefined) when fewer than two classes are present: with one class it is just accuracy.
-    """
-    if len(y_true) != len(y_pred):
-        raise ValueError(f"{len(y_true)} references but {len(y_pred)} predictions")
-    present = [label for label in (labels if labels is not None else sorted(set(y_true), key=str))
-               if label in set(y_true)]
-    if len(present) < 2:
-        return None
-    tp, _, support = _per_class_counts(y_true, y_pred, present)
-    return float(np.mean(tp / support))
-
-
-def macro_f1(y_true: Sequence[Hashable], y_pred: Sequence[Hashable | None],
-             labels: Sequence[Hashable] | None = None) -> float | None:
-    """Unweighted mean of the per-class F1 = 2tp / (2tp + fp + fn) over ``labels`` (default: the classes
-    present in ``y_true``). A ``None`` prediction is a false negative of its true class and a false
-    positive of none. A label with no reference and no prediction is left out; ``None`` if none is left.
-    """
-    if len(y_true) != len(y_pred):
-        raise ValueError(f"{len(y_true)} references but {len(y_pred)} predictions")
-    if labels is None:
-        labels = sorted(set(y_true), key=str)
-    tp, fp, support = _per_class_counts(y_true, y_pred, list(labels))
-    denominator = tp + fp + support  # 2tp + fp + fn, with fn = support - tp
-    used = denominator > 0
-    if not used.any():
-        return None
-    return float(np.mean(2 * tp[used] / denominator[used]))
-
-
-def confusion_matrix(y_true: Sequence[Hashable], y_pred: Sequence[Hashable | None],
-                     labels: Sequence[Hashable]) -> np.ndarray:
-    """Counts of shape ``(len(labels), len(labels) + 1)``: row = reference, column = prediction, and a
-    last column for predictions that are ``None`` or not among ``labels`` (unparsed / failed).
-    Samples whose reference is not among ``labels`` are not counted."""
-    if len(y_true) != len(y_pred):
-        raise ValueError(f"{len(y_true)} references but {len(y_pred)} predictions")
-    index = {label: i for i, label in enumerate(labels)}
-    matrix = np.zeros((len(labels), len(labels) + 1), dtype=np.int64)
-    for t, p in zip(y_true, y_pred, strict=True):
-        row = index.get(t)
-        if row is None:
-            continue
-        column = index.get(p, len(labels)) if p is not None else len(labels)
-        matrix[row, column] += 1
-    return matrix
-
-
-# --------------------------------------------------------------------------- ranking metrics
-
-
-def _check_scores(y_true01: Any, scores: Any) -> tuple[np.ndarray, np.ndarray]:
-    y = np.asarray(y_true01)
-    s = np.asarray(scores, dtype=float)
-    if y.shape != s.shape or y.ndim != 1:
-        raise ValueError(f"labels and scores must be 1-D and of the same length ({y.shape} vs {s.shape})")
-    if y.size and not np.isin(y, (0, 1)).all():
-        raise ValueError("labels must be 0 (real) or 1 (fake)")
-    if not np.all(np.isfinite(s)):
-        raise ValueError("scores must be finite numbers")
-    return y.astype(bool), s
-
-
-class _ScoreLevels:
-    """Samples grouped by distinct score, highest first: the basis of AUC/AP/EER for any sample weights."""
-
-    def __init__(self, y: np.ndarray, scores: np.ndarray):
-        distinct, inverse = np.unique(scores, return_inverse=True)
-        self.n_levels = len(distinct)
-        level = (self.n_levels - 1) - inverse.reshape(-1)  # 0 = the highest score
-        #: sample positions sorted by level (weights given "in level order" follow this order)
-        self.order = np.argsort(level, kind="stable")
-        self.level = level[self.order]
-        self.y = y[self.order].astype(float)
-        self.all_distinct = self.n_levels == len(scores)
-
-    def metrics(self, weights: np.ndarray | None = None, *,
-                in_level_order: bool = False) -> tuple[float, float, float] | None:
-        """``(auc, ap, eer)`` of the samples taken ``weights`` times each; ``None`` with one class."""
-        if weights is None:
-            taken = np.ones_like(self.y)
-        else:
-            taken = weights if in_level_order else weights[self.order]
-        if self.all_distinct:  # one sample per level: drop the levels nobody was drawn at right away
-            drawn = np.flatnonzero(taken > 0)
-            if len(drawn) < len(taken):
-                taken = taken.take(drawn)
-                pos = taken * self.y.take(drawn)
-            else:
-                pos = taken * self.y
-            return _curve_metrics(pos, taken - pos, all_drawn=True)
-        pos = np.bincount(self.level, weights=taken * self.y, minlength=self.n_levels)
-        neg = np.bincount(self.level, weights=taken, minlength=self.n_levels) - pos
-        return _curve_metrics(pos, neg)
-
-
-def _dot(a: np.ndarray, b: np.ndarray) -> float:
-    # einsum, not np.dot: np.dot goes through a multi-threaded BLAS, slower on a busy machine and not
-    # bit-for-bit the same everywhere
-    return float(np.einsum("i,i->", a, b))
-
-
-def _curve_metrics(pos: np.ndarray, neg: np.ndarray, *, all_drawn: bool = False) -> tuple[float, float, float] | None:
-    """AUC, AP and EER from positive / negative (weighted) counts per score level, highest first
-    (``all_drawn``: the caller already left out the levels with no weight)."""
-    if not all_drawn:
-        # a level nobody was drawn at is no threshold (flatnonzero of a boolean + take: far faster than a mask)
-        present = np.flatnonzero((pos + neg) > 0)
-        if len(present) < len(pos):
-            pos, neg = pos.take(present), neg.take(present)
-    tps = np.cumsum(pos)
-    fps = np.cumsum(neg)
-    n_pos, n_neg = float(tps[-1]), float(fps[-1])
-    if n_pos <= 0 or n_neg <= 0:
-        return None
-    # AUC = P(score of a fake > score of a real) + 1/2 P(tie), the Mann-Whitney statistic:
-    # sum over levels of pos * (negatives below + half the negatives at the level)
-    auc = (n_pos * n_neg - _dot(pos, fps) + 0.5 * _dot(pos, neg)) / (n_pos * n_neg)
-    # AP = sum over thresholds of (recall increase) x precision
-    ap = _dot(pos, tps / (tps + fps)) / n_pos
-    return auc, ap, _eer(tps, fps, n_pos, n_neg)
-
-
-def _kept(tps: np.ndarray, fps: np.ndarray, lo: int, hi: int) -> np.ndarray:
-    """Whether points ``lo..hi-1`` stay on scikit-learn's ``roc_curve(drop_intermediate=True)``: the two
-    ends, and the points where the curve bends (a non-zero second difference of fps or tps)."""
-    m = len(tps)
-    a, b = max(lo - 1, 0), min(hi + 1, m)
-    t, f = tps[a:b], fps[a:b]
-    flags = np.zeros(b - a, dtype=bool)
-    flags[1:-1] = ((f[2:] - 2 * f[1:-1] + f[:-2]) != 0) | ((t[2:] - 2 * t[1:-1] + t[:-2]) != 0)
-    if a == 0:
-        flags[0] = True
-    if b == m:
-        flags[-1] = True
-    return flags[lo - a:hi - a]
-
-
-def _nearest_kept(tps: np.ndarray, fps: np.ndarray, start: int, step: int) -> int:
-    """The first kept point at or after ``start`` (``step=1``) or at or before it (``step=-1``)."""
-    width = 64
-    while True:  # ends: point 0 and the last point are always kept
-        lo, hi = (start, min(start + width, len(tps))) if step > 0 else (max(0, start - width + 1), start + 1)
-        found = np.flatnonzero(_kept(tps, fps, lo, hi))
-        if len(found):
-            return lo + int(found[0] if step > 0 else found[-1])
-        start = hi if step > 0 else lo - 1
-        width *= 4
-
-
-def _eer(tps: np.ndarray, fps: np.ndarray, n_pos: float, n_neg: float) -> float:
-    """EER as DeepfakeBench computes it: ``fpr[argmin |fnr - fpr|]`` over the points of
-    ``roc_curve(drop_intermediate=True)``, which starts with (0, 0).
-
-    Along the curve FNR - FPR only decreases, so the minimum of ``|FNR - FPR|`` over the kept points is at
-    the last kept point where FNR >= FPR or the first where FNR < FPR: only those two are examined
-    (ties go to the earlier point, as ``argmin`` does). Computed the way scikit-learn computes it.
-    """
-    # FNR >= FPR  <=>  tps/n_pos + fps/n_neg <= 1  <=>  tps*n_neg + fps*n_pos <= n_pos*n_neg (exact in floats
-    # for the integer counts used here)
-    crossing = int(np.searchsorted(tps * n_neg + fps * n_pos, n_pos * n_neg, side="right"))
-    candidates = []
-    if crossing > 0:
-        candidates.append(_nearest_kept(tps, fps, crossing - 1, -1))
-    if crossing < len(tps):
-        candidates.append(_nearest_kept(tps, fps, crossing, 1))
-    best_gap, best_fpr = 1.0, 0.0  # the point (0, 0): |FNR - FPR| = 1
-    for i in candidates:
-        tpr, fpr = tps[i] / n_pos, fps[i] / n_neg
-        gap = abs((1.0 - tpr) - fpr)
-        if gap < best_gap:
-            best_gap, best_fpr = gap, float(fpr)
-    # a tie with (0, 0) goes to (0, 0), like numpy.argmin in DeepfakeBench: all-equal scores give EER 0
-    return best_fpr
-
-
-def _ranking(y_true01: Any, scores: Any) -> tuple[float, float, float] | None:
-    y, s = _check_scores(y_true01, scores)
-    if y.size == 0:
-        return None
-    return _ScoreLevels(y, s).metrics()
-
-
-def roc_auc(y_true01: Any, scores: Any) -> float | None:
-    """Area under the ROC curve (trapezoidal; ties get half credit = Mann-Whitney); ``None`` with one class."""
-    result = _ranking(y_true01, scores)
-    return None if result is None else result[0]
-
-
-def average_precision(y_true01: Any, scores: Any) -> float | None:
-    """Non-interpolated average precision (scikit-learn's definition); ``None`` with one class."""
-    result = _ranking(y_true01, scores)
-    return None if result is None else result[1]
-
-
-def eer(y_true01: Any, scores: Any) -> float | None:
-    """Equal error rate as DeepfakeBench computes it: the FPR at the ROC point minimising |FNR - FPR|
-    (no interpolation); ``None`` with one class."""
-    result = _ranking(y_true01, scores)
-    return None if result is None else result[2]
-
-
-# --------------------------------------------------------------------------- providers
 
 
 def _samples_file(context: MetricContext) -> str:

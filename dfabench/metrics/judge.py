@@ -12,7 +12,7 @@ Metrics:
 When nothing is judged yet, both are ``None`` with the reason ("run `dfabench judge ...`"). A judgment whose
 ``input_sha256`` no longer matches the sample (the answer or reference changed since) is stale: it is not
 used and is counted as not judged. Samples judged under different judge identities
-(:class:`dfabench.identity.JudgeIdentity`: reported model, rubric name, version and SHA-256, image) are
+(:class:`dfabench.records.JudgeIdentity`: reported model, rubric name, version and SHA-256, image) are
 never averaged together: ``judge_score`` is then ``None`` with the identities listed.
 Confidence interval: cluster bootstrap of the mean over ``source_id``. Breakdowns: ``judge`` with the counts,
 the failure kinds, the per-criterion means and the identity.
@@ -24,9 +24,9 @@ import math
 from collections import Counter
 from typing import Any
 
-from dfabench.identity import JudgeIdentity
 from dfabench.metrics import MetricContext, MetricOutput, MetricResult
 from dfabench.metrics.judge_input import judge_input_sha256
+from dfabench.records import JudgeIdentity
 
 NOT_JUDGED = "not judged: run `dfabench judge RUN_DIR --judge-model ID`"
 

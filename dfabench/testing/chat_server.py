@@ -72,101 +72,27 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from dfabench.testing.chat_faults import Fault, RecordedRequest
+from dfabench.testing.chat_replies import (
+    completion_body,
+    completion_choice,
+    count_words,
+    error_body,
+    judge_reply,
+    reply_fields,
+    reply_usage,
+    stream_body,
+)
+
 __all__ = ["ChatServer", "Fault", "RecordedRequest", "count_words", "judge_reply"]
-
-
-@dataclass(frozen=True)
-class Fault:
-    """A scripted failure for one request (see the module docstring for the constructors)."""
-
-    kind: str
-    http_status: int = 200
-    retry_after: float | None = None
-    seconds: float = 0.0
-    body: str = ""
-    text: str = ""
-
-    @classmethod
-    def rate_limit(cls, retry_after: float | None = 1.0) -> Fault:
-        return cls("rate_limit", http_status=429, retry_after=retry_after)
-
-    @classmethod
-    def server_error(cls, status: int = 500) -> Fault:
-        return cls("server_error", http_status=status)
-
-    @classmethod
-    def status(cls, code: int, message: str = "error") -> Fault:
-        return cls("status", http_status=code, text=message)
-
-    @classmethod
-    def hang(cls, seconds: float = 30.0) -> Fault:
-        return cls("hang", seconds=seconds)
-
-    @classmethod
-    def malformed(cls, body: str = '{"id": "chatcmpl-broken", "choices": [{"message": ') -> Fault:
-        return cls("malformed", body=body)
-
-    @classmethod
-    def refusal(cls, text: str = "I'm sorry, but I can't help with that.") -> Fault:
-        return cls("refusal", text=text)
-
-    @classmethod
-    def disconnect(cls) -> Fault:
-        return cls("disconnect")
-
-
-@dataclass
-class RecordedRequest:
-    """One request the server received."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: Any
-    raw: bytes
-    received: float
-    fault: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def authorization(self) -> str | None:
-        for key, value in self.headers.items():
-            if key.lower() == "authorization":
-                return value
-        return None
-
-
-def count_words(value: Any) -> int:
-    """Whitespace-separated words in a message content (string or list of parts)."""
-    if value is None:
-        return 0
-    if isinstance(value, str):
-        return len(value.split())
-    if isinstance(value, list):
-        total = 0
-        for part in value:
-            if isinstance(part, dict) and part.get("type") == "text":
-                total += count_words(part.get("text"))
-            elif isinstance(part, str):
-                total += count_words(part)
-        return total
-    return 0
-
-
-def _prompt_tokens(body: Any) -> int:
-    if not isinstance(body, dict):
-        return 0
-    return sum(count_words(m.get("content")) for m in body.get("messages") or [] if isinstance(m, dict))
 
 
 class _Server(ThreadingHTTPServer):
@@ -394,73 +320,28 @@ class ChatServer:
             def _send_completion(self, body: dict[str, Any], reply: Any) -> None:
                 requested = body.get("model") or server.models[0]
                 reported = server.model or requested
-                if isinstance(reply, dict) and "choices" in reply:
-                    payload = reply
-                    usage = reply.get("usage") or {}
-                    server._add_usage(usage)
-                    self._send_json(200, payload)
+                if isinstance(reply, dict) and "choices" in reply:  # a whole body, sent as it is
+                    server._add_usage(reply.get("usage") or {})
+                    self._send_json(200, reply)
                     return
-                fields: dict[str, Any] = {"content": "ok"}
-                if isinstance(reply, str):
-                    fields = {"content": reply}
-                elif isinstance(reply, dict):
-                    fields = {"content": None, **reply} if "content" not in reply and "refusal" in reply else \
-                        {"content": "ok", **reply}
-                content = fields.get("content")
-                usage = dict(fields.get("usage") or {})
-                usage.setdefault("prompt_tokens", _prompt_tokens(body))
-                usage.setdefault("completion_tokens", count_words(content) + count_words(fields.get("refusal")))
-                usage.setdefault("total_tokens", usage["prompt_tokens"] + usage["completion_tokens"])
+                fields = reply_fields(reply)
+                usage = reply_usage(fields, body)
                 server._add_usage(usage)
-                message: dict[str, Any] = {"role": "assistant", "content": content,
-                                           "refusal": fields.get("refusal")}
-                if fields.get("tool_calls"):
-                    message["tool_calls"] = fields["tool_calls"]
-                choice: dict[str, Any] = {"index": 0, "message": message,
-                                          "finish_reason": fields.get("finish_reason", "stop"),
-                                          "logprobs": fields.get("logprobs")}
+                choice = completion_choice(fields)
                 model = fields.get("model") or reported
                 created = int(time.time())
                 completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
                 if body.get("stream"):
-                    self._send_stream(completion_id, created, model, message, choice["finish_reason"], usage,
-                                      bool((body.get("stream_options") or {}).get("include_usage")))
+                    include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+                    events = stream_body(completion_id, created, model, choice["message"], choice["finish_reason"],
+                                         usage, include_usage)
+                    self._send_raw(200, events, "text/event-stream")
                     return
-                self._send_json(200, {"id": completion_id, "object": "chat.completion", "created": created,
-                                      "model": model, "choices": [choice], "usage": usage,
-                                      "system_fingerprint": "fp_dfabench_test"})
-
-            def _send_stream(self, completion_id: str, created: int, model: str, message: dict[str, Any],
-                             finish_reason: str, usage: dict[str, Any], include_usage: bool) -> None:
-                def chunk(delta: dict[str, Any], finish: str | None, with_usage: bool = False) -> bytes:
-                    data: dict[str, Any] = {"id": completion_id, "object": "chat.completion.chunk",
-                                            "created": created, "model": model,
-                                            "choices": [] if with_usage else
-                                            [{"index": 0, "delta": delta, "finish_reason": finish}]}
-                    if with_usage:
-                        data["usage"] = usage
-                    return b"data: " + json.dumps(data).encode("utf-8") + b"\n\n"
-
-                parts = [chunk({"role": "assistant", "content": ""}, None)]
-                content = message.get("content")
-                if content:
-                    words = content.split(" ")
-                    for i, word in enumerate(words):
-                        parts.append(chunk({"content": word if i == 0 else " " + word}, None))
-                if message.get("refusal"):
-                    parts.append(chunk({"refusal": message["refusal"]}, None))
-                parts.append(chunk({}, finish_reason))
-                if include_usage:
-                    parts.append(chunk({}, None, with_usage=True))
-                parts.append(b"data: [DONE]\n\n")
-                self._send_raw(200, b"".join(parts), "text/event-stream")
+                self._send_json(200, completion_body(completion_id, created, model, choice, usage))
 
             def _send_error(self, status: int, message: str, code: str,
                             headers: dict[str, str] | None = None) -> None:
-                kind = {429: "rate_limit_exceeded", 401: "authentication_error", 404: "not_found_error"}.get(
-                    status, "server_error" if status >= 500 else "invalid_request_error")
-                payload = {"error": {"message": message, "type": kind, "param": None, "code": code}}
-                self._send_json(status, payload, headers)
+                self._send_json(status, error_body(status, message, code), headers)
 
             def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
                 self._send_raw(status, json.dumps(payload).encode("utf-8"), "application/json", headers)
@@ -485,15 +366,6 @@ class ChatServer:
 def _fmt_seconds(seconds: float) -> str:
     return str(int(seconds)) if float(seconds).is_integer() else f"{seconds:g}"
 
-
-def judge_reply(request: dict[str, Any]) -> str:
-    """A valid judgment for any rubric whose prompt lists its keys as ``"key"`` (every criterion 3)."""
-    text = request["messages"][-1]["content"]
-    if isinstance(text, list):
-        text = " ".join(p.get("text", "") for p in text if isinstance(p, dict))
-    listed = re.search(r"exactly these keys: (.*?), and \"rationale\"", str(text))
-    keys = re.findall(r'"([^"]+)"', listed.group(1)) if listed else ["score"]
-    return json.dumps({**{key: 3 for key in keys}, "rationale": "test server"})
 
 
 def main(argv: list[str] | None = None) -> None:

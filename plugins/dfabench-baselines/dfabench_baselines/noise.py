@@ -497,8 +497,8 @@ class NoiseInconsistencyLocalizer(Model):
         """The answer to one request (see the module docstring for what each task gets)."""
         model = self._model()
         nmap = analyse(request.image, self.max_side)
-        task = request.task.upper()
-        if task == "DF-D":
+        kind = request.reference  # what the task compares the answer with (see GenerateRequest)
+        if kind == "label":
             if model.detect is None:
                 return Response(error=f"{MODEL_NAME}: no DF-D classifier: it is fitted on a benchmark's train split "
                                       f"with real and fake images{_NO_CLASSIFIER}")
@@ -509,7 +509,7 @@ class NoiseInconsistencyLocalizer(Model):
                 yes, no = request.choices
                 logprobs = {yes: math.log(max(p, 1e-12)), no: math.log(max(1.0 - p, 1e-12))}
             return Response(text=text, choice_logprobs=logprobs)
-        if task == "DF-C":
+        if kind == "category":
             if model.categorise is None:
                 return Response(error=f"{MODEL_NAME}: no DF-C classifier: it is fitted on the categorised fakes of "
                                       f"a benchmark's train split{_NO_CLASSIFIER}")
@@ -517,8 +517,8 @@ class NoiseInconsistencyLocalizer(Model):
             return Response(text=_CATEGORY_TEXT[max(probs, key=lambda c: (probs[c], -CATEGORIES.index(c)))])
         threshold = self.mask_threshold()
         text = report(nmap, threshold)
-        if task in ("AD", "FC"):
-            return Response(text=text)
+        if kind != "mask_and_description":
+            return Response(text=text)  # AD, FC: the report alone
         return Response(text=text, mask=nmap.mask(threshold))  # FL (and any other localization task)
 
     def generate(self, requests: list[GenerateRequest]) -> list[Response]:

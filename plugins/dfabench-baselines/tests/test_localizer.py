@@ -14,6 +14,7 @@ from dfabench.answers import encode_mask
 from dfabench.api import DfabenchError, GenerateRequest, InputError, load_mask, mask_scores
 from dfabench.data.manifest import load_benchmark, write_manifest
 from dfabench.parsing import parse_category, parse_detection
+from dfabench.plugins import get_task
 from PIL import Image, ImageFilter
 
 from dfabench_baselines.noise import (
@@ -50,7 +51,7 @@ def _face(seed: int = 0, size: tuple[int, int] = (256, 256), patch: tuple[float,
 
 def _request(image, task: str = "FL", choices: tuple[str, ...] = ()) -> GenerateRequest:
     return GenerateRequest("x", image, "x.png", [{"role": "user", "content": [{"type": "image"}]}],
-                           task=task, choices=choices)
+                           task=task, choices=choices, reference=get_task(task).reference)
 
 
 # --------------------------------------------------------------------------- the map and the mask

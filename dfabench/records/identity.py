@@ -1,4 +1,15 @@
-"""The judge identity, defined once: who graded a judge score, and how it is written in the records.
+"""The model identity and the judge identity, each defined once: who answered, who graded, and how each
+is written in the records.
+
+**Model.** :class:`ModelIdentity` is what ``run.json["model"]`` holds: the registration (name, plugin,
+distribution, version), the ``--model-arg`` values and what the model adds itself (weights hash,
+endpoint model id), both stored scrubbed of credentials, its capabilities, the arguments that do not
+change answers (``operational_args``) and, for an editable or unpackaged plugin, its source hash. Its
+:attr:`ModelIdentity.fingerprint` (the answering identity: everything but the operational arguments,
+the capabilities and the plugin's entry-point name) keys the response cache, is carried by every
+per-sample record, and is recomputed by ``dfabench verify``.
+
+**Judge.**
 
 A judge score is comparable with another only when both were produced under the same
 :class:`JudgeIdentity` key: the judge model *as the endpoint reports it*, the rubric's name, version and
@@ -22,14 +33,83 @@ hashable.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from dfabench.store import canonical_json
+from dfabench.files import canonical_json, sha256_text
+from dfabench.redact import scrub_value
 
 #: the fields of a judge result that say who graded it (the comparability key), in the order they are written
 GRADER_FIELDS = ("model", "rubric", "rubric_version", "rubric_sha256", "with_image")
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """Who answered: ``run.json["model"]`` (see the module docstring). Build it with :meth:`create` (from a
+    registered model) or :meth:`from_dict` (a record read back); :meth:`to_dict` is what is written."""
+
+    name: str
+    plugin: str | None = None
+    distribution: str | None = None
+    version: str | None = None
+    args: Mapping[str, Any] = field(default_factory=dict)
+    identity: Mapping[str, Any] = field(default_factory=dict)
+    capabilities: tuple[str, ...] = ()
+    source: Mapping[str, str] | None = None
+    operational_args: tuple[str, ...] = ()
+
+    @classmethod
+    def create(cls, entry: Any, args: Mapping[str, Any], model: Any) -> ModelIdentity:
+        """The identity of ``model``, created from the registry ``entry`` with ``args``. The arguments and the
+        model's own identity are scrubbed of credentials (:func:`dfabench.redact.scrub_value`) before anything
+        is hashed: credentials are operational, changing only them keeps the cached answers."""
+        source = getattr(entry, "source_identity", lambda: None)()
+        return cls(name=entry.name, plugin=entry.plugin, distribution=entry.distribution, version=entry.version,
+                   args=scrub_value(dict(args)), identity=scrub_value(model.identity()),
+                   capabilities=tuple(sorted(model.capabilities)), source=source or None,
+                   operational_args=tuple(sorted(set(getattr(model, "operational_args", ())))))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelIdentity:
+        """The identity a (validated) run record names; a stored ``fingerprint`` is not trusted: use
+        :attr:`fingerprint` to recompute it."""
+        return cls(name=data.get("name"), plugin=data.get("plugin"), distribution=data.get("distribution"),
+                   version=data.get("version"), args=data.get("args") or {}, identity=data.get("identity"),
+                   capabilities=tuple(data.get("capabilities") or ()), source=data.get("source") or None,
+                   operational_args=tuple(data.get("operational_args") or ()))
+
+    def answering(self) -> dict[str, Any]:
+        """What decides the answers: name, distribution, version, the arguments that change answers and the
+        model's own identity (and its plugin's source, when the version does not pin it)."""
+        operational = set(self.operational_args)
+        out = {"name": self.name, "distribution": self.distribution, "version": self.version,
+               "args": {k: v for k, v in (self.args or {}).items() if k not in operational},
+               "identity": self.identity}
+        if self.source:
+            out["source"] = self.source
+        return out
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 of :meth:`answering`: keys the response cache; every per-sample record carries it."""
+        return sha256_text(canonical_json(self.answering()))
+
+    def to_dict(self) -> dict[str, Any]:
+        """``run.json["model"]``, in the order dfabench has always written it."""
+        out: dict[str, Any] = {"name": self.name, "plugin": self.plugin, "distribution": self.distribution,
+                               "version": self.version, "args": dict(self.args or {}), "identity": self.identity,
+                               "capabilities": list(self.capabilities)}
+        if self.source:
+            out["source"] = dict(self.source)
+        out["operational_args"] = list(self.operational_args)
+        out["fingerprint"] = self.fingerprint
+        return out
+
+
+def model_fingerprint(model: Mapping[str, Any]) -> str:
+    """The fingerprint of a model record (``run.json["model"]``), recomputed from its fields."""
+    return ModelIdentity.from_dict(model).fingerprint
 
 
 def _scalar(value: Any) -> Any:
