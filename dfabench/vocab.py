@@ -136,3 +136,34 @@ def technique_category(name: str | None) -> str | None:
         if "".join(parts) in OTHER_TECHNIQUE_CATEGORY:
             return OTHER_TECHNIQUE_CATEGORY["".join(parts)]
     return None
+
+
+#: The 21 face regions of MMTT's ``multilabel`` vector, in the vector's order (ForgeryTalker release,
+#: ``scripts/data_preparation/to_mutilabel.py``), with the words that name each: a text names a region when
+#: one of its words appears as a whole word, in any case (:func:`dfabench.metrics.regions.regions_named`).
+#: The release derives ``multilabel`` from the reference caption by this rule, so the same words are used for
+#: an answer; note that they are MMTT's, e.g. "line" names ``wrinkle`` and "brow" ``forehead``.
+FACE_REGION_WORDS = {
+    "eye": ("eye", "eyes", "ocular", "optic", "vision"),
+    "pupil": ("pupil", "pupils"),
+    "lip": ("lip", "lips", "labium", "labia"),
+    "mouth": ("mouth", "mouths", "oral cavity", "buccal"),
+    "nose": ("nose", "noses", "nasal", "nostril", "nostrils"),
+    "ear": ("ear", "ears", "auricle", "pinna", "pinnae"),
+    "cheek": ("cheek", "cheeks", "buccal", "malar"),
+    "forehead": ("forehead", "frontal", "brow", "brows"),
+    "chin": ("chin", "chins", "mentum"),
+    "jaw": ("jaw", "jaws", "mandible", "maxilla"),
+    "eyebrow": ("eyebrow", "eyebrows"),
+    "tooth": ("tooth", "teeth", "dentition"),
+    "tongue": ("tongue", "tongues", "glossa", "lingua"),
+    "beard": ("beard", "beards", "facial hair"),
+    "mustache": ("mustache", "mustaches", "moustache", "moustaches"),
+    "skin": ("skin", "derma", "epidermis", "cutis"),
+    "hair": ("hair", "hairs", "locks", "tresses", "strands"),
+    "wrinkle": ("wrinkle", "wrinkles", "line", "lines", "crease", "creases"),
+    "freckle": ("freckle", "freckles", "lentigo", "lentigines"),
+    "scar": ("scar", "scars", "cicatrix", "cicatrices"),
+    "dimple": ("dimple", "dimples", "fossa", "fossae"),
+}
+FACE_REGIONS = tuple(FACE_REGION_WORDS)
