@@ -1,4 +1,4 @@
-"""The leaderboard committed in leaderboard/: every entry verifies and the tables are up to date."""
+"""The leaderboard committed in leaderboard/: every entry verifies and every output is up to date."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from dfabench.leaderboard import build_leaderboard
+from dfabench.leaderboard.build import OUTPUTS
 from dfabench.plugins import reset_manager
 from dfabench.verify import verify
 
@@ -24,5 +25,21 @@ def test_committed_leaderboard_is_up_to_date(tmp_path):
     reset_manager(None)
     result = build_leaderboard(ROOT / "entries", tmp_path)
     assert not result.excluded
-    assert (tmp_path / "README.md").read_text() == (ROOT / "README.md").read_text(), (
-        "leaderboard/README.md is stale: run `dfabench leaderboard build`")
+    stale = [name for name in OUTPUTS if (tmp_path / name).read_bytes() != (ROOT / name).read_bytes()]
+    reports = sorted(p.name for p in (tmp_path / "reports").iterdir())
+    assert reports == sorted(p.name for p in (ROOT / "reports").iterdir())
+    stale += [f"reports/{n}" for n in reports
+              if (tmp_path / "reports" / n).read_bytes() != (ROOT / "reports" / n).read_bytes()]
+    assert not stale, f"stale in leaderboard/: {stale}: run `dfabench leaderboard build` (scripts/leaderboard-smoke.sh)"
+
+
+def test_the_committed_leaderboard_holds_the_reported_forgerytalker_numbers():
+    import json
+
+    data = json.loads((ROOT / "leaderboard.json").read_text())
+    reported = {(r["entry"], r["split"]): r for r in data["reported"]}
+    assert reported[("ForgeryTalker", "test")]["as_reported"]["cider"] == 69.48
+    assert reported[("ForgeryTalker", "test")]["n"] == 21679
+    assert reported[("ForgeryTalker", "validation")]["as_reported"]["iou"] == 73.67
+    ranked = {r["entry"] for b in data["boards"] for t in b["tasks"].values() for r in t["rows"]}
+    assert "ForgeryTalker" not in ranked

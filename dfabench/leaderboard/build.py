@@ -1,0 +1,235 @@
+"""``dfabench leaderboard build``: verified entries and reported numbers -> the leaderboard's data and files.
+
+:func:`build_leaderboard` verifies every entry (:mod:`dfabench.leaderboard.entries`), groups them into
+boards (one per benchmark fingerprint and split), ranks each task with statistical ties
+(:mod:`dfabench.leaderboard.ties`), adds the reported entries (:mod:`dfabench.leaderboard.reported`) apart,
+and writes, as one transaction (the outputs switch together):
+
+- ``leaderboard.json`` — everything below, the data the other files are rendered from;
+- ``README.md`` — the tables in Markdown (:mod:`dfabench.leaderboard.markdown`);
+- ``leaderboard.csv`` — one row per entry, task and metric (:mod:`dfabench.leaderboard.tables`);
+- ``index.html`` — the static site (:mod:`dfabench.leaderboard.site`);
+- ``reports/ENTRY.md`` — the submission checker's report of every entry (:mod:`dfabench.leaderboard.check`).
+
+The build is deterministic: the same entries give byte-identical files (entries are read in name order,
+every tie is broken by name, the bootstrap is seeded, nothing records a time or a local path).
+An entry that does not verify, cannot be read, or cannot be re-derived on this machine (a missing optional
+package: the reason says what to install) is excluded and listed with the reason; so is a reported-entry
+file that is malformed. The others are built all the same and the command exits with 1.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from dfabench.errors import DfabenchError
+from dfabench.leaderboard.entries import (
+    Entry,
+    Excluded,
+    column_identity,
+    load_entry,
+    not_comparable,
+    reference_fingerprints,
+    reference_identities,
+    reference_ids,
+    task_layout,
+)
+from dfabench.leaderboard.reported import load_reported_folder
+from dfabench.leaderboard.ties import Contender, TieSettings, rank_task
+from dfabench.redact import scrub_value
+from dfabench.store import RunFolder
+from dfabench.vocab import CATEGORIES
+
+#: metrics ranked ascending; every other column ranks higher-is-better
+LOWER_IS_BETTER = {"eer", "judge_failure_rate"}
+#: the files a build writes (besides ``reports/``)
+OUTPUTS = ("README.md", "leaderboard.json", "leaderboard.csv", "index.html")
+
+
+@dataclass
+class BuildResult:
+    written: list[Path] = field(default_factory=list)
+    #: ``"ENTRY: reason"`` for every entry or reported file left out; any makes the build exit with 1
+    excluded: list[str] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def report_name(folder_name: str) -> str:
+    """Where an entry's report is, relative to the outputs (a URL path, quoted)."""
+    return f"reports/{quote(folder_name, safe='')}.md"
+
+
+def build_leaderboard(entries: Path, out: Path, benches: list[Path] = (), *, reported: Path | None = None,
+                      ties: TieSettings | None = None) -> BuildResult:
+    """Verify every entry and write the outputs. ``benches``: benchmark folders that entries need to
+    be re-derived (FL's reference masks), matched to the entries by fingerprint; ``reported``: the folder of
+    reported entries (default: ``reported/`` beside the entries folder)."""
+    from dfabench.data.manifest import load_benchmark
+    from dfabench.leaderboard.check import check_entry
+
+    by_fingerprint = {load_benchmark(b).fingerprint(): Path(b) for b in benches}
+    entries = Path(entries)
+    if not entries.is_dir():
+        raise DfabenchError(f"{entries}: no such entries folder")
+    result = BuildResult()
+    loaded: list[Entry] = []
+    reports: dict[str, str] = {}
+    for path in sorted(p for p in entries.iterdir() if p.is_dir()):
+        verified = None
+        try:
+            entry = load_entry(path, by_fingerprint)
+            loaded.append(entry)
+            verified = entry.report
+        except Excluded as exc:
+            result.excluded.append(f"{path.name}: {exc}")
+            verified = exc.report
+        except Exception as exc:  # noqa: BLE001 - one bogus entry never stops the build; it is listed
+            text = " ".join(str(exc).split())
+            result.excluded.append(f"{path.name}: cannot be read ({type(exc).__name__}: {text[:300]})")
+        if verified is not None:
+            reports[path.name] = check_entry(path, report=verified, sample_schema=False).markdown()
+    reported_entries, problems = load_reported_folder(Path(reported) if reported else entries.parent / "reported")
+    result.excluded += problems
+
+    data = _board_data(loaded, by_fingerprint, ties or TieSettings())
+    data["reported"] = [_reported_row(r) for r in reported_entries]
+    data["excluded"] = result.excluded
+    data["reports"] = {name: report_name(name) for name in sorted(reports)}
+    result.data = data
+    _write(Path(out), data, reports)
+    result.written = [Path(out) / name for name in OUTPUTS] + ([Path(out) / "reports"] if reports else [])
+    return result
+
+
+def _write(out: Path, data: dict[str, Any], reports: dict[str, str]) -> None:
+    from dfabench.leaderboard.markdown import render_markdown
+    from dfabench.leaderboard.site import render_site
+    from dfabench.leaderboard.tables import render_csv
+
+    with RunFolder(out).transaction(create=True) as tx:  # the outputs switch together
+        tx.write_text("README.md", render_markdown(data))
+        tx.write_text("leaderboard.json", json.dumps(data, indent=2, default=str) + "\n")
+        tx.write_text("leaderboard.csv", render_csv(data))
+        tx.write_text("index.html", render_site(data))
+        for name, text in sorted(reports.items()):
+            tx.write_text(f"reports/{name}.md", text)
+        tx.delete_tree("reports")  # the reports of entries that are gone
+
+
+def _board_data(loaded: list[Entry], by_fingerprint: dict[str, Path], ties: TieSettings) -> dict[str, Any]:
+    records = [e.record for e in loaded]
+    reference = reference_fingerprints(records)
+    reference_identity = reference_identities(records)
+    data: dict[str, Any] = {"boards": [], "not_ranked": [], "task_fingerprints": reference,
+                            "column_identities": {f"{t}.{c}": v for (t, c), v in reference_identity.items()},
+                            "ranking": ties.describe()}
+    boards: dict[tuple[str, str], list[Entry]] = {}
+    for entry in loaded:
+        bench = entry.record.get("benchmark", {})
+        boards.setdefault((str(bench.get("fingerprint")), str(bench.get("split"))), []).append(entry)
+    # the most populated board first, then by fingerprint: the order does not depend on the entries' names
+    for (fingerprint, split), items in sorted(boards.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        bench = items[0].record.get("benchmark", {})
+        board = {"benchmark": bench.get("name"), "fingerprint": fingerprint, "split": split,
+                 "description": bench.get("description"), "tasks": {}}
+        tasks = {t for e in items for t in e.record.get("tasks", {})}
+        for task_id, columns in task_layout(tasks, [e.record for e in items]):
+            ranked_ids = reference_ids(items, task_id, reference.get(task_id), by_fingerprint.get(fingerprint), split)
+            rows = []
+            for entry in items:
+                info = entry.record.get("tasks", {}).get(task_id)
+                if info is None:
+                    continue
+                why = not_comparable(entry.record, task_id, info, reference, ranked_ids)
+                if why:
+                    data["not_ranked"].append({"entry": entry.name, "task": task_id, "benchmark": board["benchmark"],
+                                               "reason": why})
+                    continue
+                rows.append(_row(entry, task_id, columns, reference_identity, data["not_ranked"], board))
+            if rows:
+                board["tasks"][task_id] = _ranked_task(items, task_id, columns, rows, ties)
+        data["boards"].append(board)
+    return data
+
+
+def _row(entry: Entry, task_id: str, columns: list[str], reference_identity: dict, not_ranked: list,
+         board: dict[str, Any]) -> dict[str, Any]:
+    record = entry.record
+    metrics = record.get("metrics", {}).get(task_id, {})
+    status = record["tasks"][task_id].get("status", "")
+    row = {"entry": entry.name, "folder": entry.path.name, "report": report_name(entry.path.name),
+           "model": record["model"].get("name"),
+           "args": scrub_value(record["model"].get("args")),  # an entry copied by hand too
+           "na": status.startswith("n/a"), "status": status, "rank": None,
+           "counts": record.get("counts", {}).get(task_id, {}), "values": {}}
+    for column in columns:
+        metric = metrics.get(column)
+        own = column_identity(record, task_id, column)
+        ranked = reference_identity.get((task_id, column))
+        if metric is not None and own != ranked and metric.get("value") is not None:
+            not_ranked.append({"entry": entry.name, "task": task_id, "benchmark": board["benchmark"],
+                               "reason": f"{column} from {own}, the ranked column uses {ranked}"})
+            metric = None
+        row["values"][column] = metric
+    row["breakdowns"] = _breakdowns(record, task_id, metrics)
+    return row
+
+
+def _breakdowns(record: dict[str, Any], task_id: str, metrics: dict[str, Any]) -> dict[str, Any]:
+    """Per category (the ``accuracy_<CATEGORY>`` metrics, with their intervals), per technique and the
+    confusion matrix, as the run recorded them."""
+    stored = record.get("breakdowns", {}).get(task_id, {})
+    per_category = {name: metrics[f"accuracy_{name}"] for name in ("real", *CATEGORIES)
+                    if isinstance(metrics.get(f"accuracy_{name}"), dict)}
+    out = {"per_category": per_category, "per_technique": stored.get("per_technique") or {}}
+    if isinstance(stored.get("confusion_matrix"), dict):
+        out["confusion_matrix"] = stored["confusion_matrix"]
+    return out
+
+
+def _ranked_task(items: list[Entry], task_id: str, columns: list[str], rows: list[dict[str, Any]],
+                 ties: TieSettings) -> dict[str, Any]:
+    """The task's rows with their tie ranks, ordered by rank, then value, then name."""
+    key = next((c for c in columns if any((r["values"].get(c) or {}).get("value") is not None and not r["na"]
+                                          for r in rows)), columns[0])
+    by_folder = {e.path.name: e for e in items}
+    ranked = [r for r in rows if not r["na"] and (r["values"].get(key) or {}).get("value") is not None]
+    contenders = [Contender(r["entry"], r["values"][key]["value"], _reader(by_folder[r["folder"]], task_id))
+                  for r in ranked]
+    ranks, ranking = rank_task(key, contenders, key in LOWER_IS_BETTER, ties)
+    for row in ranked:
+        row["rank"] = ranks[row["entry"]]
+    sign = 1.0 if key in LOWER_IS_BETTER else -1.0
+
+    def order(row: dict[str, Any]) -> tuple:
+        if row["rank"] is None:
+            return (1, 0, 0.0, row["entry"], row["folder"])
+        return (0, row["rank"], sign * row["values"][key]["value"], row["entry"], row["folder"])
+
+    rows.sort(key=order)
+    return {"columns": columns, "ranking": {**ranking, "lower_is_better": key in LOWER_IS_BETTER}, "rows": rows}
+
+
+def _reader(entry: Entry, task_id: str):
+    """A function streaming the entry's per-sample log of ``task_id`` (verified: its hash is the recorded one)."""
+    path = RunFolder(entry.path).samples_path(task_id)
+
+    def samples():
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                if line.strip():
+                    yield json.loads(line)
+
+    return samples
+
+
+def _reported_row(entry) -> dict[str, Any]:
+    data = entry.data
+    return {"entry": data["name"], "file": f"reported/{entry.path.name}", "model": data["model"],
+            "benchmark": data["benchmark"], "split": data["split"], "task": data["task"], "n": data.get("n"),
+            "scale": data["scale"], "values": entry.values, "as_reported": dict(sorted(data["metrics"].items())),
+            "protocol": data["protocol"], "citation": data["citation"], "notes": data.get("notes")}

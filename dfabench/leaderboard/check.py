@@ -1,0 +1,211 @@
+"""``dfabench leaderboard check ENTRY``: the submission checker, a report a maintainer pastes into a review.
+
+Like MLPerf's submission checker, it validates what was submitted before anyone reads a number:
+
+1. **schema** — ``run.json`` against the published JSON Schema of the run record and every line of every
+   per-sample log against the sample record's (``dfabench/resources/schema/``; needs ``jsonschema``, in the
+   ``test`` extra; without it the check says it cannot run here);
+2. **verification** — everything ``dfabench verify`` checks: the logs' and masks' SHA-256, the task specs'
+   and model's fingerprints, the selections, and every count, metric and breakdown re-derived from the logs;
+   with ``--bench`` also the benchmark's fingerprint, labels and the exact sample set of each task;
+3. **counts** — per task, the samples answered against the samples the benchmark split holds for it, and the
+   failed and unparsed answers (a number and a rate);
+4. **metrics** — every metric with its interval, as re-derived.
+
+The report (:meth:`CheckResult.markdown`) holds no local path and no time: the build writes it beside the
+site for every entry (``reports/ENTRY.md``), and the same entry gives the same report.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dfabench.errors import DfabenchError
+from dfabench.escape import markdown_code, markdown_text
+
+if TYPE_CHECKING:
+    from dfabench.evidence import VerifyReport
+
+__all__ = ["CheckResult", "check_entry"]
+
+OK, FAIL, CANNOT = "ok", "FAIL", "cannot check here"
+
+
+@dataclass
+class CheckResult:
+    name: str
+    checks: list[tuple[str, str]] = field(default_factory=list)  # (status, text)
+    record: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(status == OK for status, _ in self.checks)
+
+    def verdict(self) -> str:
+        failed = sum(status == FAIL for status, _ in self.checks)
+        cannot = sum(status == CANNOT for status, _ in self.checks)
+        if failed:
+            return f"FAILED ({failed} problem(s))"
+        if cannot:
+            return f"NOT FULLY CHECKED HERE ({cannot} check(s) cannot run on this machine)"
+        return "PASSED"
+
+    def markdown(self) -> str:
+        lines = [f"## dfabench leaderboard check: {markdown_text(self.name)}", "", f"**{self.verdict()}**", ""]
+        lines += _identity(self.record)
+        lines += ["### Checks", "", "| result | check |", "|---|---|"]
+        lines += [f"| {status} | {markdown_text(text)} |" for status, text in self.checks]
+        if self.record is not None:
+            lines += ["", *_counts_table(self.record), "", *_metrics_table(self.record)]
+        return "\n".join(lines) + "\n"
+
+
+def check_entry(path: Path, *, bench: Path | None = None, report: VerifyReport | None = None,
+                sample_schema: bool = True) -> CheckResult:
+    """Check an entry (or a run folder). ``report``: a verification already made (the build's); else
+    :func:`dfabench.verify.verify` runs, against ``bench`` when given. ``sample_schema=False`` validates
+    only ``run.json`` against the JSON Schema (the logs are still read and checked by verify)."""
+    from dfabench.records import load_entry_meta
+    from dfabench.store import RunFolder
+    from dfabench.verify import read_record, verify
+
+    path = Path(path)
+    try:
+        name = load_entry_meta(path / "entry.json").get("name") or path.name
+    except DfabenchError:
+        name = path.name
+    result = CheckResult(name)
+    try:
+        record = read_record(RunFolder(path))
+    except DfabenchError as exc:
+        result.checks.append((FAIL, f"run.json cannot be read: {_local(exc, path)}"))
+        raw = _raw_json(path / "run.json")
+        if raw is not None:  # the schema says where it goes wrong, in the published terms
+            result.checks += _schema_checks(path, raw, sample_schema=False)
+        return result
+    result.record = record
+    result.checks += _schema_checks(path, record, sample_schema)
+    if report is None:
+        try:
+            report = verify(path, bench=bench)
+        except DfabenchError as exc:
+            result.checks.append((FAIL, f"verification stopped: {_local(exc, path)}"))
+            return result
+    result.checks += [(OK, line) for line in report.passed] + [(FAIL, line) for line in report.failed]
+    result.checks += [(CANNOT, line) for line in report.unverifiable]
+    return result
+
+
+def _raw_json(path: Path) -> Any:
+    from dfabench.records import load_json
+
+    try:
+        return load_json(path)
+    except DfabenchError:
+        return None
+
+
+def _local(exc: Exception, path: Path) -> str:
+    """An error's text without the entry's local path (the report is pasted elsewhere)."""
+    return str(exc).replace(str(path), path.name)
+
+
+def _schema_checks(path: Path, record: dict[str, Any], sample_schema: bool) -> list[tuple[str, str]]:
+    try:
+        import jsonschema
+    except ImportError:
+        return [(CANNOT, "JSON Schema: the jsonschema package is not installed (pip install jsonschema)")]
+    from dfabench.records import SCHEMA_DIR, SCHEMA_FILES
+
+    def validator(kind: str):
+        schema = json.loads((SCHEMA_DIR / SCHEMA_FILES[kind]).read_text(encoding="utf-8"))
+        return jsonschema.Draft202012Validator(schema)
+
+    out = [_first_error(validator("run-record"), record, "run.json", "run record")]
+    if not sample_schema:
+        return out
+    samples = validator("sample-record")
+    for _, info in sorted((record.get("samples") or {}).items()):
+        file = path / str(info.get("file", "")) if isinstance(info, dict) else None
+        if file is None or not file.is_file():
+            continue  # verification reports the missing log
+        out.append(_log_errors(samples, file))
+    return out
+
+
+def _first_error(validator: Any, value: Any, where: str, what: str) -> tuple[str, str]:
+    error = next(iter(sorted(validator.iter_errors(value), key=lambda e: list(map(str, e.absolute_path)))), None)
+    if error is None:
+        return OK, f"{where} matches the published JSON Schema of the {what}"
+    at = "$" + "".join(f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+    return FAIL, f"{where} does not match the JSON Schema of the {what}: {at}: {error.message[:200]}"
+
+
+def _log_errors(validator: Any, file: Path) -> tuple[str, str]:
+    bad, first, lines = 0, "", 0
+    with open(file, encoding="utf-8") as handle:
+        for lineno, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            lines += 1
+            try:
+                value = json.loads(line)
+            except ValueError as exc:
+                bad += 1
+                first = first or f"line {lineno}: not JSON ({exc})"
+                continue
+            if not validator.is_valid(value):
+                bad += 1
+                first = first or f"line {lineno}: {_first_error(validator, value, '', '')[1].split(': ', 1)[-1]}"
+    if bad:
+        return FAIL, f"{file.name}: {bad} of {lines} lines do not match the JSON Schema of the sample record ({first})"
+    return OK, f"{file.name}: all {lines} lines match the published JSON Schema of the sample record"
+
+
+def _identity(record: dict[str, Any] | None) -> list[str]:
+    if record is None:
+        return []
+    model, bench = record.get("model") or {}, record.get("benchmark") or {}
+    args = json.dumps(model.get("args"), sort_keys=True) if model.get("args") else ""
+    return [f"- model: {markdown_text(model.get('name'))} {markdown_text(args)} "
+            f"(fingerprint {markdown_code(str(model.get('fingerprint'))[:12])}, "
+            f"{markdown_text(model.get('distribution'))} {markdown_text(model.get('version'))})",
+            f"- benchmark: {markdown_text(bench.get('name'))}, split {markdown_text(bench.get('split'))} "
+            f"(fingerprint {markdown_code(str(bench.get('fingerprint'))[:12])})",
+            f"- dfabench {markdown_text(record.get('dfabench_version'))}, record schema "
+            f"{markdown_text(record.get('schema_version'))}", ""]
+
+
+def _rate(count: Any, n: Any) -> str:
+    if not isinstance(count, int):
+        return ""
+    return f"{count} ({100.0 * count / n:.1f}%)" if isinstance(n, int) and n > 0 else str(count)
+
+
+def _counts_table(record: dict[str, Any]) -> list[str]:
+    lines = ["### Counts", "", "| task | status | n | of (benchmark split) | failed | unparsed |",
+             "|---|---|---|---|---|---|"]
+    for task_id, info in sorted((record.get("tasks") or {}).items()):
+        counts = (record.get("counts") or {}).get(task_id) or {}
+        selection = info.get("selection") if isinstance(info, dict) else None
+        available = selection.get("n_available") if isinstance(selection, dict) else None
+        n = counts.get("n")
+        lines.append(f"| {markdown_text(task_id)} | {markdown_text(info.get('status'))} | {markdown_text(n)} | "
+                     f"{markdown_text(available)} | {_rate(counts.get('n_failed'), n)} | "
+                     f"{_rate(counts.get('n_unparsed'), n)} |")
+    return lines
+
+
+def _metrics_table(record: dict[str, Any]) -> list[str]:
+    from dfabench.leaderboard.markdown import cell
+
+    lines = ["### Metrics (re-derived)", "", "| task | metric | value [95% interval] | n |", "|---|---|---|---|"]
+    for task_id, metrics in sorted((record.get("metrics") or {}).items()):
+        for name, metric in sorted(metrics.items()):
+            shown = cell(metric) if metric.get("value") is not None else f"undefined ({metric.get('reason', '')})"
+            lines.append(f"| {markdown_text(task_id)} | {markdown_text(name)} | {markdown_text(shown)} | "
+                         f"{markdown_text(metric.get('n'))} |")
+    return lines
