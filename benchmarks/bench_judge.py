@@ -38,9 +38,10 @@ def make_run(path: Path, n: int) -> RunFolder:
                 "error": None, "unparsed": False, "judge": None} for i in range(n)]
     folder = RunFolder(path)
     digest = folder.write_samples("AD", records)
-    folder.write_record({"schema_version": SCHEMA_VERSION, "tasks": {"AD": {"spec": spec}}, "seed": 0,
-                         "benchmark": {"path": None}, "judge": None,
-                         "samples": {"AD": {"file": "samples-AD.jsonl", "sha256": digest}}})
+    folder.write_record({"schema_version": SCHEMA_VERSION, "dfabench_version": "bench", "model": {"name": "bench"},
+                         "tasks": {"AD": {"version": "1", "fingerprint": "bench", "spec": spec}}, "seed": 0,
+                         "benchmark": {"path": None, "fingerprint": "bench"}, "judge": None, "metrics": {},
+                         "counts": {}, "samples": {"AD": {"file": "samples-AD.jsonl", "sha256": digest}}})
     return folder
 
 
@@ -69,7 +70,7 @@ class Endpoint:
 def timed_run(folder: RunFolder, endpoint: Endpoint, concurrency: int, cache: Path) -> tuple[float, int, int]:
     before = endpoint.calls()
     settings = JudgeSettings(model="bench-judge", base_url=endpoint.base_url, concurrency=concurrency, timeout=30,
-                             cache_path=str(cache), api_key_env="DFABENCH_BENCH_NO_KEY")
+                             cache_path=str(cache), api_key_env="DFABENCH_BENCH_NO_KEY", calibrate=False)
     started = time.perf_counter()
     summary = judge_run(folder.path, settings, stream=io.StringIO(), rescore=False)
     seconds = time.perf_counter() - started

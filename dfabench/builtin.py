@@ -57,7 +57,9 @@ def dfabench_register_metrics(register):
     register("judge", "dfabench.metrics.judge:judge_metrics", tasks=("AD", "FC", "FL"),
              description="LLM-judge score over judged samples, with the failure rate (`dfabench judge`)")
     register("mask", "dfabench.metrics.localization:mask_metrics", tasks=("FL",),
-             description="forgery-mask IoU, precision, recall, F1 (MMTT protocol, threshold 127)")
+             description="forgery-mask IoU, precision, recall (the official MMTT protocol), F1, coverage")
+    register("regions", "dfabench.metrics.regions:region_metrics", tasks=("FL",),
+             description="per face region (MMTT's 21): precision and recall of the regions the report names")
 
 
 @hookimpl
@@ -88,14 +90,17 @@ _COMMANDS = (
     ("importers", "importers", "registered dataset importers"),
     ("bench", "bench", "build a built-in benchmark"),
     ("import", "import_", "turn a public dataset layout into a benchmark"),
+    ("import-predictions", "import_predictions", "turn released prediction files into a run folder"),
     ("run", "run", "predict and score: run a model on tasks of a benchmark"),
     ("score", "score", "re-score a run from its per-sample logs (no model calls)"),
     ("judge", "judge", "LLM-judge the text tasks of a run (cached)"),
+    ("judge agree", "judge_agree", "agreement of two judges, or of a judge and human ratings, on a judged run"),
     ("leaderboard", "leaderboard", "build the leaderboard from submitted runs"),
     ("verify", "verify", "reviewer check of a run folder or leaderboard entry"),
     ("chat", "chat", "interactive multi-turn analysis of one image"),
     ("export", "export", "export benchmark tasks for another harness (lmms-eval)"),
     ("resources", "resources", "install offline resources (WordNet for METEOR)"),
+    ("view", "view", "local web viewer of a run's samples (127.0.0.1 only)"),
 )
 
 

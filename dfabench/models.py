@@ -68,6 +68,10 @@ class GenerateRequest:
     task: str = ""
     choices: tuple[str, ...] = ()
     reference: str = ""
+    #: the shape the answer must take, for a model that can enforce one (see ``Model.structured_output``):
+    #: ``{"type": "json_schema", "name": ..., "schema": {...}}`` or ``{"type": "json_object"}``; a model
+    #: that cannot enforce it answers in free text and the caller parses it strictly (the judge does)
+    response_format: dict[str, Any] | None = None
 
     @property
     def prompt_text(self) -> str:
@@ -95,7 +99,12 @@ class Response:
     """What a model answered for one :class:`GenerateRequest`.
 
     ``mask`` (localize capability) is a 2-D ``numpy.uint8`` array, 0 = authentic,
-    255 = forged, of the image's size. ``error`` set means this item failed.
+    255 = forged, of the image's size. ``error`` set means this item failed; ``error_kind`` may
+    classify it (``http_500``, ``rate_limited``, ``timeout``, ``connection``, ``malformed_response``).
+    ``model``: the model id the endpoint reported for this answer (hosted APIs answer with a dated
+    snapshot); ``refusal``: the model declined (its text is the refusal); ``output_format``: the
+    ``response_format`` type the answer was produced under (``json_schema``, ``json_object``; ``None``:
+    free text), when the request asked for one.
     """
 
     text: str = ""
@@ -104,6 +113,10 @@ class Response:
     choice_logprobs: dict[str, float] | None = None
     mask: Any = None
     error: str | None = None
+    error_kind: str | None = None
+    model: str | None = None
+    refusal: bool = False
+    output_format: str | None = None
 
 
 @dataclass
@@ -133,6 +146,9 @@ class Model:
     #: recorded but left out of the model fingerprint, so changing them keeps the response cache
     #: and lets an interrupted run resume
     operational_args: tuple[str, ...] = ()
+    #: the ``GenerateRequest.response_format`` types the model enforces (``json_schema``, ``json_object``);
+    #: empty: it answers in free text whatever is asked (the judge then prompts for JSON and parses strictly)
+    structured_output: frozenset[str] = frozenset()
 
     def identity(self) -> dict[str, Any]:
         """Extra identity (e.g. ``{"weights_sha256": ...}`` or the endpoint's model id).

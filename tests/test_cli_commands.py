@@ -18,8 +18,8 @@ from dfabench.cli import build_parser, main
 from dfabench.plugins import PluginManager, reset_manager
 
 TESTS = Path(__file__).parent
-CORE_COMMANDS = ["plugins", "models", "tasks", "importers", "bench", "import", "run", "score", "judge",
-                 "leaderboard", "verify", "chat", "export", "resources"]
+CORE_COMMANDS = ["plugins", "models", "tasks", "importers", "bench", "import", "import-predictions", "run", "score",
+                 "judge", "leaderboard", "verify", "chat", "export", "resources", "view"]
 
 
 @pytest.fixture

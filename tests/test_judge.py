@@ -47,7 +47,7 @@ openai = pytest.importorskip("openai")
 
 def settings(server: ChatServer, **overrides) -> JudgeSettings:
     values = {"model": "judge-alias", "base_url": server.base_url, "timeout": 2.0, "max_retries": 2,
-              "backoff_base": 0.01, "api_key_env": "DFABENCH_TEST_JUDGE_KEY"}
+              "backoff_base": 0.01, "api_key_env": "DFABENCH_TEST_JUDGE_KEY", "calibrate": False}
     values.update(overrides)
     return JudgeSettings(**values)
 
@@ -138,11 +138,13 @@ def test_shipped_rubrics_are_versioned_and_render_the_sample():
     assert rubric.keys == ["region_correctness", "artifact_correctness", "completeness", "hallucination"]
     assert len(rubric.sha256) == 64
     messages = rubric.messages("Which regions?", "The {eyes} are blurred.", "Mouth {x} is warped.")
-    user = messages[1]["content"]
+    user = messages[1]["content"][-1]["text"]
     assert "Which regions?" in user and "The {eyes} are blurred." in user and "Mouth {x} is warped." in user
     assert '"region_correctness"' in user and "JSON" in user and "attached" not in user
-    with_image = rubric.messages("Q", "R", "C", image_url="data:image/png;base64,AAAA")
-    assert with_image[1]["content"][0] == {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+    assert [p["type"] for p in messages[1]["content"]] == ["text"]
+    with_image = rubric.messages("Q", "R", "C", with_image=True)
+    assert with_image[1]["content"][0] == {"type": "image"}  # the request carries the image (any judge model)
+    assert "attached" in with_image[1]["content"][-1]["text"]
     assert "attached" in with_image[1]["content"][1]["text"]
     with pytest.raises(DfabenchError, match="unknown rubric"):
         load_rubric("no-such-rubric")
@@ -248,7 +250,7 @@ def test_retry_after_on_429_is_honoured(tmp_path):
         first, second = server.chat_requests
     assert second.received - first.received >= 0.55  # waited as told, not the 1 ms backoff
     judge = samples(folder)["s0"]["judge"]
-    assert judge["error"] is None and judge["attempts"] == 2
+    assert judge["error"] is None and server.count == 2
 
 
 def test_transient_errors_are_retried_until_success(tmp_path):
@@ -259,7 +261,6 @@ def test_transient_errors_are_retried_until_success(tmp_path):
         assert server.count == 6
     got = samples(folder)
     assert [got[s]["judge"]["error"] for s in ("s0", "s1")] == [None, None]
-    assert got["s0"]["judge"]["attempts"] + got["s1"]["judge"]["attempts"] == 6
 
 
 def test_a_hanging_judge_times_out(tmp_path):
@@ -268,7 +269,7 @@ def test_a_hanging_judge_times_out(tmp_path):
         summary = judge_run(folder.path, settings(server, timeout=0.3, max_retries=0), stream=sys.stderr,
                             rescore=False)
     judge = samples(folder)["s0"]["judge"]
-    assert judge["failure"] == "timeout" and "no reply within 0.3 s" in judge["error"]
+    assert judge["failure"] == "timeout" and "timed out after 0.3 s" in judge["error"]
     assert summary.n_failed == 1
 
 
@@ -309,7 +310,7 @@ def test_unknown_judge_model_stops_the_run(tmp_path):
     folder = js.make_run(tmp_path / "run", ["a"])
     with js.judge_server() as server:
         server.inject(Fault.status(404, "The model `nope` does not exist"))
-        with pytest.raises(DfabenchError, match="not found"):
+        with pytest.raises(DfabenchError, match="does not serve the judge model"):
             judge_run(folder.path, settings(server, model="nope"), stream=sys.stderr)
 
 
@@ -363,14 +364,24 @@ def test_dry_run_prints_the_request_and_the_call_count_without_calling(tmp_path,
     out = capsys.readouterr().out
     assert "calls that would be made: 2" in out
     assert "first answer" in out and "artifact-description-v2" in out
-    assert "<data URL," in out and "base64" not in out.split("first request", 1)[1]
+    assert str(bench / "images" / "s0.png") in out and "base64" not in out.split("first request", 1)[1]
     assert summary.dry_run and summary.n_called == 2
     after = {p.name: p.read_bytes() for p in folder.path.iterdir()}
     assert after == before  # a dry run writes nothing, not even a cache
 
 
+def _png_bytes() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 4), (200, 10, 10)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def test_with_image_sends_the_benchmark_image_as_a_data_url(tmp_path):
-    image = b"\x89PNG\r\n\x1a\n not really a png"
+    image = _png_bytes()
     bench = js.make_bench(tmp_path / "bench", {"s0": image, "s1": None})
     folder = js.make_run(tmp_path / "run", ["with image", "its image is missing"], bench=bench)
     with js.judge_server() as server:
@@ -413,7 +424,7 @@ KILL_SCRIPT = r"""
 import sys
 from dfabench.judge import JudgeSettings, judge_run
 judge_run(sys.argv[1], JudgeSettings(model="judge-alias", base_url=sys.argv[2], concurrency=2, timeout=10,
-                                     api_key_env="DFABENCH_TEST_JUDGE_KEY"), rescore=False)
+                                     api_key_env="DFABENCH_TEST_JUDGE_KEY", calibrate=False), rescore=False)
 """
 
 

@@ -13,11 +13,13 @@ from pathlib import Path
 import pytest
 
 from dfabench.judge import CACHE_FILE, JudgeSettings, cache_key, judge_identity, judge_run, load_rubric
+from dfabench.judge.calibration import load_calibration
 from dfabench.leaderboard import column_identity
 from dfabench.metrics import MetricContext
 from dfabench.metrics.judge import judge_metrics
 from dfabench.metrics.judge_input import answer_and_references, judge_input_sha256
 from dfabench.records import GRADER_FIELDS, JudgeIdentity, judge_without_tasks, run_judge_identity
+from dfabench.roles import create_role_model
 from dfabench.store import RunFolder
 from dfabench.verify import verify
 
@@ -67,8 +69,11 @@ def test_the_identity_round_trips_and_its_key_and_label():
     identity = JudgeIdentity.from_dict(data)
     assert identity.to_dict() == {k: data[k] for k in GRADER_FIELDS}
     assert list(identity.to_dict()) == list(GRADER_FIELDS)
-    assert identity.key() == (REPORTED, "conversation", "2", SHA_A, True)
+    assert identity.key() == (REPORTED, "conversation", "2", SHA_A, True, None)  # no output mode recorded
     assert identity.label() == f"{REPORTED} / conversation v2 #aaaaaaaa +image"
+    schema = JudgeIdentity.from_dict({**data, "output": "json_schema"})
+    assert schema.key() != identity.key() and schema.label().endswith("+image [json_schema]")
+    assert schema.to_dict()["output"] == "json_schema"
     assert JudgeIdentity.from_dict({**data, "rubric_sha256": SHA_B}).key() != identity.key()
     # untrusted JSON stays hashable
     odd = JudgeIdentity.from_dict({"model": ["x"], "rubric_version": {"v": 1}})
@@ -97,11 +102,19 @@ def test_one_identity_from_the_cache_key_to_verify(tmp_path, monkeypatch):
     with js.judge_server(model=REPORTED) as server:
         settings = _settings(server)
         judge_run(folder.path, settings, stream=sys.stderr)
+        # the judge model in its role, as the stage created it (its fingerprint keys the cache)
+        role = create_role_model("judge", *settings.role())
+        role.close()
     assert len(transactions) == 1  # the judged logs, their metrics and run.json: one commit
 
     record = folder.read_record()
     rubric = load_rubric(record["judge"]["rubric"])
-    expected = judge_identity(settings, rubric).reported(REPORTED)
+    # as requested (the openai judge: the rubric's JSON Schema), with the model the replies reported and the judge
+    # model's fingerprint
+    expected = judge_identity(settings, rubric, output="json_schema").reported(REPORTED)
+    assert record["judge"]["output"] == "json_schema" and len(record["judge"]["judge_fingerprint"]) == 64
+    expected = JudgeIdentity.from_dict({**expected.to_dict(), "judge_fingerprint": record["judge"]["judge_fingerprint"],
+                                        "endpoint": expected.endpoint})
     # run.json, overall and per task
     assert run_judge_identity(record) == JudgeIdentity.from_dict(record["judge"])
     assert run_judge_identity(record).key() == expected.key()
@@ -119,9 +132,10 @@ def test_one_identity_from_the_cache_key_to_verify(tmp_path, monkeypatch):
     # the cache key is computed from the identity as requested
     with sqlite3.connect(folder.path / CACHE_FILE) as db:
         stored = {row[0] for row in db.execute("SELECT key FROM responses")}
-    requested = judge_identity(settings, rubric)
+    requested = judge_identity(settings, rubric, role, "json_schema")
     keys = {cache_key(requested, "AD", s, *answer_and_references(s), None) for s in samples}
-    assert keys == stored
+    calibration = load_calibration(rubric)
+    assert keys <= stored and len(stored - keys) == len(calibration.items)  # the rest: the calibration set
     # verify checks run.json against the per-sample identity, rubric text included
     report = verify(folder.path)
     assert "AD: the judge identity is the one the per-sample results carry" in report.passed

@@ -11,7 +11,6 @@ import json
 import shutil
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -214,18 +213,21 @@ def test_a_limited_run_verifies_but_is_not_ranked(cli, runs, tiny_bench, tmp_pat
 # ---------------------------------------------------------------------------------------------
 
 
-class _FakeJudge:
-    """An OpenAI-style async client whose every judgment is the top of the scale, reported as ``model``."""
+def _fake_judge(rubric, model: str):
+    """A judge model (in the judge role) whose every judgment is the top of the scale, reported as ``model``."""
+    from dfabench.models import Model, Response
+    from dfabench.records import ModelIdentity
+    from dfabench.roles import RoleModel
 
-    def __init__(self, rubric, model: str):
-        reply = json.dumps({**{key: rubric.scale_max for key in rubric.keys}, "rationale": "fine"})
-        message = SimpleNamespace(content=reply, refusal=None)
-        self.response = SimpleNamespace(model=model, usage=SimpleNamespace(prompt_tokens=10, completion_tokens=5),
-                                        choices=[SimpleNamespace(message=message, finish_reason="stop")])
-        self.chat = SimpleNamespace(completions=SimpleNamespace(create=self._create))
+    reply = json.dumps({**{key: rubric.scale_max for key in rubric.keys}, "rationale": "fine"})
 
-    async def _create(self, **kwargs):
-        return self.response
+    class FakeJudge(Model):
+        capabilities = frozenset({"generate"})
+
+        def generate(self, requests):
+            return [Response(text=reply, model=model, prompt_tokens=10, completion_tokens=5) for _ in requests]
+
+    return RoleModel("judge", FakeJudge(), ModelIdentity(name="fake-judge", args={"model": "judge-alias"}))
 
 
 @pytest.fixture
@@ -240,7 +242,7 @@ def judged(cli, tiny_bench, tmp_path, monkeypatch):
     assert cli("run", "--model", "constant", "--tasks", "AD", "--bench", str(tiny_bench), "--out", str(folder),
                "--no-progress")[0] == 0
     settings = JudgeSettings(model="judge-alias", base_url="http://127.0.0.1:9/v1", api_key_env="DFABENCH_NO_KEY")
-    judge_run(folder, settings, client=_FakeJudge(load_rubric(get_task("AD").rubric), "judge-2026-01-01"),
+    judge_run(folder, settings, judge=_fake_judge(load_rubric(get_task("AD").rubric), "judge-2026-01-01"),
               stream=sys.stderr)
     return folder
 

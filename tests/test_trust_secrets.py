@@ -112,14 +112,13 @@ def test_scrub_value_reaches_nested_strings_and_secret_names():
 
 def _clippers():
     from dfabench.answers import describe_exception
-    from dfabench.judge import _clip, _Scrubber
-
-    scrubber = _Scrubber(None)
+    from dfabench.judge import _clip
+    from dfabench.judge.call import _scrub
     return {
         "redact_clip(300)": (lambda text: redact_clip(text, 300), 300, 0),
         "redact_clip(40, one_line)": (lambda text: redact_clip(text, 40, one_line=True), 40, 0),
         "answers.describe_exception": (lambda text: describe_exception(RuntimeError(text)), 500, 0),
-        "judge._Scrubber": (scrubber, 300, 0),
+        "judge.call._scrub": (_scrub, 300, 0),
         "judge._clip": (_clip, 120, 0),
     }
 

@@ -6,6 +6,10 @@ Every command, the core's included (:mod:`dfabench.builtin`), is a registry entr
 import every command's ``add_arguments`` (never a handler), so a command whose module fails to import,
 whose ``add_arguments`` raises, or whose name two plugins claim is listed as broken with its error, and
 running it prints that error (exit 2): a command is never silently missing.
+
+A command may have subcommands of its own (``judge`` and ``judge agree``): ``dfabench judge RUN ...`` runs the
+command, ``dfabench judge agree ...`` the subcommand (its word comes first after the command's; a run folder
+that happens to be named like a subcommand is given as ``./agree``).
 """
 
 from __future__ import annotations
@@ -102,9 +106,26 @@ class _Builder:
         if node.problem:
             return self._broken(prog, name, node, node.problem)
         entry = node.entry
+        if node.children and entry is not None and not entry.is_group:
+            # a command with subcommands of its own: the first word after it chooses
+            if selected and selected[0] in node.children:
+                parser = argparse.ArgumentParser(prog=prog)
+                self.add_children(parser.add_subparsers(dest=f"{name.replace(' ', '_')}_command", metavar="COMMAND"),
+                                  prog, name, _Node(children={selected[0]: node.children[selected[0]]}), selected)
+                return parser
+            if selected is None:  # listing every command: each subcommand is built too (broken ones reported)
+                for word, child in node.children.items():
+                    self._command(f"{prog} {word}", f"{name} {word}", child, None)
+            subcommands = "; ".join(f"{prog} {word} ...: {child.entry.help if child.entry else ''}".rstrip(": ")
+                                    for word, child in node.children.items())
+            parser = argparse.ArgumentParser(prog=prog, epilog=f"subcommands: {subcommands}")
+            try:
+                entry.load_arguments()(parser)
+            except Exception as exc:  # noqa: BLE001 - a broken command is listed with its error, never missing
+                return self._broken(prog, name, node, _describe(exc))
+            parser.set_defaults(func=_run_handler(entry))
+            return parser
         if node.children:
-            if entry is not None and not entry.is_group:
-                return self._broken(prog, name, node, "registered both as a command and as a group of commands")
             parser = argparse.ArgumentParser(prog=prog, description=entry.help if entry else None)
             sub = parser.add_subparsers(dest=f"{name.replace(' ', '_')}_command", metavar="COMMAND")
             parser.set_defaults(func=_group_help(parser))

@@ -84,8 +84,19 @@ def print_results(record: dict[str, Any], out_dir: Path | None = None) -> None:
     print(results_table(record))
     if record.get("judge"):
         judge = record["judge"]
+        output = f", output {clean(judge.get('output'))}" if judge.get("output") else ""
         print(f"judge: {clean(judge.get('model'))} rubric {clean(judge.get('rubric'))} "
-              f"v{clean(judge.get('rubric_version'))}{' with image' if judge.get('with_image') else ''}")
+              f"v{clean(judge.get('rubric_version'))}{' with image' if judge.get('with_image') else ''}{output}")
+        from dfabench.judge.calibration import describe as describe_calibration  # only after a run: keeps --help light
+
+        for report in (judge.get("calibration") or {}).values():
+            if isinstance(report, dict) and {"set", "n", "n_in_range", "n_failed", "flagged"} <= set(report):
+                print(f"judge {clean(describe_calibration(report))}")
+        for pair, figures in (judge.get("agreement") or {}).items():
+            score = (figures or {}).get("score") or {}
+            rho = score.get("spearman")
+            print(f"judge agreement {clean(pair)}: {score.get('n', 0)} samples, Spearman "
+                  f"{'undefined' if rho is None else f'{rho:.3f}'} on the overall score")
     if out_dir is not None:
         print(f"run folder: {clean(out_dir)}")
 

@@ -1,17 +1,21 @@
-"""``dfabench judge RUN_DIR --judge-model ID``: LLM-judge the text tasks of a run (see :mod:`dfabench.judge`)."""
+"""``dfabench judge RUN_DIR --judge NAME --judge-arg k=v`` (or ``--judge-model ID``): LLM-judge the text tasks of a
+run (see :mod:`dfabench.judge`)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from dfabench.cli._common import parse_model_args
 from dfabench.judge.rubric import list_rubrics
 from dfabench.judge.settings import (
     CACHE_FILE,
     DEFAULT_API_KEY_ENV,
     DEFAULT_CONCURRENCY,
+    DEFAULT_JUDGE,
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
+    OUTPUT_MODES,
     JudgeSettings,
 )
 
@@ -19,10 +23,20 @@ from dfabench.judge.settings import (
 def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``dfabench judge``."""
     parser.add_argument("run_dir", metavar="RUN_DIR", help="the run folder to judge")
-    parser.add_argument("--judge-model", required=True, metavar="ID", help="the judge model id at the endpoint")
+    parser.add_argument("--judge", default=DEFAULT_JUDGE, metavar="NAME",
+                        help=f"the judge: any registered generate-capable model (default {DEFAULT_JUDGE}; "
+                             "e.g. hf, lmms; see `dfabench models`)")
+    parser.add_argument("--judge-arg", action="append", default=[], metavar="K=V",
+                        help="an argument of the judge model, like --model-arg (repeatable), e.g. "
+                             "--judge openai --judge-arg model=gpt-4o-2024-08-06")
+    parser.add_argument("--judge-output", choices=OUTPUT_MODES, default="auto",
+                        help="how the judgment is asked for: auto (the strongest the judge enforces: json_schema, "
+                             "json_object, else text), or one fixed")
+    parser.add_argument("--judge-model", metavar="ID",
+                        help="shorthand for --judge openai --judge-arg model=ID: the judge model id at the endpoint")
     parser.add_argument("--base-url", metavar="URL",
-                        help="OpenAI-compatible endpoint (e.g. http://127.0.0.1:8000/v1 for vLLM or llama.cpp); "
-                             "default: OpenAI")
+                        help="with --judge-model: an OpenAI-compatible endpoint (e.g. http://127.0.0.1:8000/v1 for "
+                             "vLLM, SGLang or llama.cpp); default: OpenAI")
     parser.add_argument("--api-key-env", default=DEFAULT_API_KEY_ENV, metavar="VAR",
                         help=f"environment variable holding the key (default {DEFAULT_API_KEY_ENV}); never stored")
     parser.add_argument("--with-image", action="store_true", help="send the benchmark image too (judge must see)")
@@ -39,11 +53,21 @@ def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--refresh", action="store_true",
                         help="ask the judge again for every sample, even when the cache has the judgment")
     parser.add_argument("--no-json-mode", action="store_true",
-                        help="do not send response_format=json_object (for servers without it)")
+                        help="the same as --judge-output text (for servers without response_format)")
     parser.add_argument("--max-tokens", type=int, metavar="N", help="judge reply limit (default: the rubric's)")
     parser.add_argument("--price-in", type=float, metavar="USD", help="price per million prompt tokens (for the cost)")
     parser.add_argument("--price-out", type=float, metavar="USD",
                         help="price per million completion tokens (for the cost)")
+    parser.add_argument("--max-cost", type=float, metavar="USD",
+                        help="stop before the estimated cost would exceed this budget (needs --price-in/--price-out; "
+                             "the judgments not asked are recorded as failures, and the cache keeps the rest)")
+    parser.add_argument("--no-calibration", action="store_true",
+                        help="do not judge the rubrics' calibration sets (their scores are the judge's reliability "
+                             "figures in run.json)")
+    parser.add_argument("--sample", type=int, metavar="N",
+                        help="judge a fixed, seeded subset of N samples per task (recorded; never ranked with full "
+                             "judgments)")
+    parser.add_argument("--seed", type=int, default=0, help="the seed of --sample's subset (default 0)")
     parser.add_argument("--dry-run", action="store_true", help="print what would be sent and the call count; no call")
 
 
@@ -53,15 +77,16 @@ def settings_from_args(args: argparse.Namespace) -> JudgeSettings:
                          with_image=args.with_image, concurrency=args.concurrency, timeout=args.timeout,
                          max_retries=args.max_retries, rubric=args.rubric, json_mode=not args.no_json_mode,
                          max_tokens=args.max_tokens, price_input=args.price_in, price_output=args.price_out,
-                         cache_path=args.cache, refresh=args.refresh)
+                         cache_path=args.cache, refresh=args.refresh, judge=args.judge,
+                         judge_args=parse_model_args(args.judge_arg), output=args.judge_output, sample=args.sample,
+                         seed=args.seed, calibrate=not args.no_calibration, max_cost=args.max_cost)
 
 
 def judge_command(args: argparse.Namespace) -> int:
     """``dfabench judge``: 0 when every answered sample is judged, 1 when some judgments failed."""
     settings = settings_from_args(args)
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
-    if not args.dry_run:
-        settings.api_key()  # fail early, before any work, when there is no key
+    settings.role()  # a judge named both ways, or none: one line, before any work
     from dfabench.judge.stage import judge_run  # the stage and its client load only when judging
 
     summary = judge_run(args.run_dir, settings, tasks, dry_run=args.dry_run,

@@ -1,44 +1,53 @@
-"""The judge stage: ``dfabench judge RUN_DIR --judge-model ID`` grades the text answers of a run with an
-LLM judge behind any OpenAI-compatible chat-completions endpoint.
+"""The judge stage: ``dfabench judge RUN_DIR --judge NAME --judge-arg k=v`` (or the shorthand ``--judge-model ID
+[--base-url URL]`` for the ``openai`` plugin) grades the text answers of a run with an LLM judge.
+
+**The judge is a model in a role.** Any registered generate-capable model judges (:mod:`dfabench.roles`): a hosted
+API or a vLLM / SGLang / llama.cpp server through the ``openai`` plugin, a local transformers model (``hf``), an
+lmms-eval model. It is created exactly like a model under test, with the same plugins, retries, concurrency and
+identity (:class:`dfabench.records.ModelIdentity`); the judge stage has no HTTP client of its own.
 
 **What is sent.** For each answered sample of the judged tasks (by default the run's tasks whose spec lists
-the ``judge`` metric: AD and FC; ``--tasks AD,FC,FL`` to choose), one chat request: the rubric's system
-message, then a user message with the question the model was asked, the reference text, the model's answer
-and the rubric's criteria; with ``--with-image`` the benchmark image too, as a base64 data URL: the image that
-the benchmark's manifest names for the sample id (inside the benchmark folder, whose fingerprint must be the
-run's), never a path taken from the sample log. The question, the reference and the answer are untrusted data:
-each sits in a block delimited by tags that carry a nonce which occurs in none of them (``<candidate-NONCE>`` ...
-``</candidate-NONCE>``), so an answer cannot close its block, and the rubric tells the judge that what is inside
-is data to grade, never instructions. The judge replies with one JSON object (one number per criterion and a
-short rationale; :meth:`Rubric.json_schema`), requested with ``response_format={"type": "json_object"}`` unless
-``--no-json-mode``; a reply that is not exactly one such object (a single ```json fence allowed) is an
-unparseable judgment. Failed samples (the model failed: ``error`` set) are not judged; an empty answer
-scores 0 by the rubric's rule, without a call.
+the ``judge`` metric: AD and FC; ``--tasks AD,FC,FL`` to choose), one request: the rubric's system message, then a
+user message with the question the model was asked, the reference text, the model's answer and the rubric's
+criteria; with ``--with-image`` the benchmark image too: the image that the benchmark's manifest names for the
+sample id (inside the benchmark folder, whose fingerprint must be the run's), never a path taken from the sample
+log. The question, the reference and the answer are untrusted data: each sits in a block delimited by tags that
+carry a nonce which occurs in none of them (``<candidate-NONCE>`` ... ``</candidate-NONCE>``), so an answer cannot
+close its block, and the rubric tells the judge that what is inside is data to grade, never instructions.
 
-**Rubrics** are versioned YAML files in ``dfabench/resources/rubrics/`` (``artifact-description-v2`` for AD and
-FL, ``conversation-v2`` for FC; the v1 files, whose ``<<<``/``>>>`` blocks an answer could close, stay loadable
-for the records of old runs but are refused for judging; a task spec may name another in
-``metric_options: {judge: {rubric: ...}}``, ``--rubric NAME|PATH`` overrides). A sample's judge score is the
-mean of its criteria divided by the scale maximum (0..1).
+**Structured output.** The judgment is one JSON object (a number per criterion and a short rationale;
+:meth:`Rubric.json_schema`). ``--judge-output auto`` (the default) asks for the strongest form the judge model
+enforces: the rubric's JSON Schema (``response_format`` json_schema: OpenAI, vLLM, SGLang, llama.cpp), else JSON
+mode, else free text prompted for the object; an endpoint that refuses json_schema is asked again in JSON mode, and
+then without. Whatever the mode, the reply is parsed strictly (a reply that is not exactly one such object, a
+single ```json fence allowed, is an unparseable judgment). The mode each judgment was produced under is part of its
+judge identity. Failed samples (the model failed: ``error`` set) are not judged; an empty answer scores 0 by the
+rubric's rule, without a call.
 
-**Judge identity** = the model id *as the endpoint reports it* (``response.model``), the rubric name and
-version, and whether the image was sent. It is written to ``run.json["judge"]`` (with the rubric's SHA-256 and
-the endpoint's host, never a key nor credentials) and to every sample's ``judge`` field; judge scores are
-comparable only under the same identity.
+**Rubrics** are versioned YAML files in ``dfabench/resources/rubrics/`` (a task spec's ``rubric`` field names the
+default: ``artifact-description-v2`` for AD and FL, ``conversation-v2`` for FC; the v1 files, whose ``<<<``/``>>>``
+blocks an answer could close, stay loadable for the records of old runs but are refused for judging;
+``metric_options: {judge: {rubric: ...}}`` in a spec or ``--rubric NAME|PATH`` overrides). A sample's judge score
+is the mean of its criteria divided by the scale maximum (0..1).
 
-**Reliability.** Requests run concurrently (``--concurrency``, default 32) with a per-request timeout
-(``--timeout``); 429 (waits for ``Retry-After``), 5xx, timeouts, dropped connections and malformed bodies are
-retried with exponential backoff (``--max-retries``); 400-type errors and refusals are not. A wrong key or an
-unknown judge model stops the run (exit 2) before anything is written. A judge failure or an unparseable
-judgment is recorded in the sample's ``judge.error`` and counted, never scored: the judge score is the mean
-over judged samples, and the failure rate is reported beside it.
+**Judge identity** = the model id *as the judge reports it* (``Response.model``: a hosted API's dated snapshot),
+the rubric name, version and SHA-256, whether the image was sent, and the output mode; recorded with the judge
+model's fingerprint in ``run.json["judge"]`` (never a key nor credentials) and in every sample's ``judge`` field;
+judge scores are comparable only under the same identity.
 
-**Cache and resume.** Every successful judgment is committed at once to an SQLite cache (``judge-cache.sqlite``
-in the run folder, or ``--cache PATH``) keyed by the judge (requested model, endpoint, rubric and its SHA-256,
-image or not, settings), the task, the sample id, the question, the answer and the reference. Re-judging calls
-the endpoint only for what the cache lacks, so a judge run that was interrupted or killed resumes where it
-stopped; failures are not cached and are tried again; ``--refresh`` asks again for everything. After
-judging, the run is re-scored (:func:`dfabench.scoring.rescore_record`) and the per-sample logs and
+**Failures.** The judge model retries what its plugin retries (the ``openai`` plugin: 429 with ``Retry-After``,
+5xx, timeouts, dropped connections, malformed bodies). A judge failure or an unparseable judgment is recorded in
+the sample's ``judge.error`` with its kind and counted, never scored: the judge score is the mean over judged
+samples, and the failure rate is reported beside it. When every call fails for the key or the model (401/403/404)
+or none reaches the judge, nothing is written.
+
+**Cache and resume.** Every answered batch of judgments is committed at once to an SQLite cache
+(``judge-cache.sqlite`` in the run folder, or ``--cache PATH``) keyed by the judge (its model fingerprint, the
+output mode, rubric and its SHA-256, image or not, reply limit), the task, the sample id, the question, the answer
+and the reference. Re-judging asks only for what the cache lacks, so a judge run that was interrupted or killed
+resumes where it stopped; failures are not cached and are tried again; ``--refresh`` asks again for everything.
+``--sample N`` judges a fixed, seeded subset of each task (recorded; such scores are never ranked with full
+judgments). After judging, the run is re-scored (:func:`dfabench.scoring.rescore_record`) and the per-sample logs and
 ``run.json`` are committed as one transaction of the run folder (:mod:`dfabench.store`). A log that does not
 match its SHA-256 in run.json is refused before any call; a run folder changed by another process while it was
 being judged is refused at the commit (the judgments are cached: run the command again).
@@ -48,8 +57,9 @@ with ``--base-url`` and no such variable, a placeholder is sent (local servers n
 written, printed or stored; error messages are scrubbed of it.
 
 **Layout.** :mod:`.rubric` (rubrics, the prompt, the judgment's JSON Schema and parser), :mod:`.settings`,
-:mod:`.plan` (tasks, rubric, cache, work items; the judge identity of :mod:`dfabench.records`), :mod:`.client`
-(the HTTP client and its retries), :mod:`.stage` (:func:`judge_run`), :mod:`.report` (counts and printing). The
+:mod:`.plan` (tasks, rubric, cache, work items, output mode; the judge identity of :mod:`dfabench.records`),
+:mod:`.call` (requests to the judge model — a registered model in the ``judge`` role, :mod:`dfabench.roles` — and
+strict parsing of its answers), :mod:`.stage` (:func:`judge_run`), :mod:`.report` (counts and printing). The
 command line is :mod:`dfabench.cli.judge`. What other modules and plugins import is re-exported here.
 """
 
@@ -62,7 +72,7 @@ from typing import Any
 #: builds ``dfabench judge``'s options from :mod:`.settings` and :mod:`.rubric` without loading the client
 _EXPORTS = {
     "CACHE_FILE": "dfabench.judge.settings",
-    "CallResult": "dfabench.judge.client",
+    "CallResult": "dfabench.judge.call",
     "Criterion": "dfabench.judge.rubric",
     "DATA_BLOCKS": "dfabench.judge.rubric",
     "DEFAULT_API_KEY_ENV": "dfabench.judge.settings",
@@ -75,16 +85,14 @@ _EXPORTS = {
     "JudgeSettings": "dfabench.judge.settings",
     "JudgeSummary": "dfabench.judge.report",
     "JudgmentError": "dfabench.judge.rubric",
-    "MAX_BACKOFF_S": "dfabench.judge.client",
     "NONCE_PROMPT_FORMAT": "dfabench.judge.rubric",
     "PLACEHOLDER_KEY": "dfabench.judge.settings",
     "RUBRIC_DIR": "dfabench.judge.rubric",
     "Rubric": "dfabench.judge.rubric",
-    "Tally": "dfabench.judge.client",
+    "Tally": "dfabench.judge.call",
     "TaskPlan": "dfabench.judge.plan",
     "TaskSummary": "dfabench.judge.report",
     "WorkItem": "dfabench.judge.plan",
-    "_Scrubber": "dfabench.judge.client",
     "_clip": "dfabench.judge.rubric",
     "apply_judgments": "dfabench.judge.stage",
     "benchmark_image": "dfabench.judge.plan",
@@ -93,29 +101,68 @@ _EXPORTS = {
     "data_nonce": "dfabench.judge.rubric",
     "judge_identity": "dfabench.judge.plan",
     "judge_input_sha256": "dfabench.metrics.judge_input",
-    "judge_one": "dfabench.judge.client",
+    "judge_request": "dfabench.judge.call",
+    "output_mode": "dfabench.judge.plan",
+    "read_response": "dfabench.judge.call",
+    "sampled_ids": "dfabench.judge.plan",
     "judge_run": "dfabench.judge.stage",
     "judged_tasks": "dfabench.judge.plan",
     "list_rubrics": "dfabench.judge.rubric",
     "load_rubric": "dfabench.judge.rubric",
-    "make_client": "dfabench.judge.client",
     "parse_judgment": "dfabench.judge.rubric",
     "plan_judging": "dfabench.judge.plan",
     "public_endpoint": "dfabench.judge.settings",
     "retry_after_seconds": "dfabench.retry",
     "run_benchmark": "dfabench.judge.plan",
-    "run_calls": "dfabench.judge.client",
+    "run_calls": "dfabench.judge.call",
     "schema_problem": "dfabench.judge.rubric",
 }
 
 __all__ = [
-    "CACHE_FILE", "DATA_BLOCKS", "DEFAULT_API_KEY_ENV", "DEFAULT_CONCURRENCY", "DEFAULT_MAX_RETRIES",
-    "DEFAULT_TIMEOUT", "FALLBACK_RUBRIC", "JUDGE_CACHE_VERSION", "MAX_BACKOFF_S",
-    "NONCE_PROMPT_FORMAT", "PLACEHOLDER_KEY", "RUBRIC_DIR", "CallResult", "Criterion", "JudgeAbort", "JudgeSettings",
-    "JudgeSummary", "JudgmentError", "Rubric", "Tally", "TaskPlan", "TaskSummary", "WorkItem", "_Scrubber", "_clip",
-    "apply_judgments", "benchmark_image", "cache_key", "data_block", "data_nonce", "judge_identity",
-    "judge_input_sha256", "judge_one", "judge_run", "judged_tasks", "list_rubrics", "load_rubric", "make_client",
-    "parse_judgment", "plan_judging", "public_endpoint", "retry_after_seconds", "run_benchmark", "run_calls",
+    "CACHE_FILE",
+    "CallResult",
+    "Criterion",
+    "DATA_BLOCKS",
+    "DEFAULT_API_KEY_ENV",
+    "DEFAULT_CONCURRENCY",
+    "DEFAULT_MAX_RETRIES",
+    "DEFAULT_TIMEOUT",
+    "FALLBACK_RUBRIC",
+    "JUDGE_CACHE_VERSION",
+    "JudgeAbort",
+    "JudgeSettings",
+    "JudgeSummary",
+    "JudgmentError",
+    "NONCE_PROMPT_FORMAT",
+    "PLACEHOLDER_KEY",
+    "RUBRIC_DIR",
+    "Rubric",
+    "Tally",
+    "TaskPlan",
+    "TaskSummary",
+    "WorkItem",
+    "_clip",
+    "apply_judgments",
+    "benchmark_image",
+    "cache_key",
+    "data_block",
+    "data_nonce",
+    "judge_identity",
+    "judge_input_sha256",
+    "judge_request",
+    "judge_run",
+    "judged_tasks",
+    "list_rubrics",
+    "load_rubric",
+    "output_mode",
+    "parse_judgment",
+    "plan_judging",
+    "public_endpoint",
+    "read_response",
+    "retry_after_seconds",
+    "run_benchmark",
+    "run_calls",
+    "sampled_ids",
     "schema_problem",
 ]
 

@@ -3,9 +3,8 @@
 
 from __future__ import annotations
 
-import base64
-import mimetypes
 import os
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,10 +23,12 @@ from dfabench.judge.settings import JudgeSettings
 from dfabench.metrics.judge_input import answer_and_references, judge_input_sha256
 from dfabench.plugins import get_manager
 from dfabench.records import JudgeIdentity
-from dfabench.store import RunFolder, canonical_json, sha256_text
+from dfabench.roles import RoleModel
+from dfabench.store import RunFolder, canonical_json, sha256_file, sha256_text
 
-#: the judge settings that are part of the cache key (a change re-judges)
-JUDGE_CACHE_VERSION = 1
+#: the version of the judge cache key's layout (2: the judge is a model in a role, keyed by its fingerprint and
+#: the output mode)
+JUDGE_CACHE_VERSION = 2
 
 
 @dataclass
@@ -38,6 +39,8 @@ class WorkItem:
     input_sha256: str
     messages: list[dict[str, Any]]
     rubric: Rubric
+    #: the benchmark image sent with the prompt (``--with-image``), else None
+    image_path: str | None = None
 
 
 @dataclass
@@ -52,14 +55,32 @@ class TaskPlan:
     errors: dict[str, str] = field(default_factory=dict)  # sample id -> reason (no call possible)
     n_failed_samples: int = 0
     n_no_reference: int = 0
+    #: samples left out by ``--sample N`` (judged: a fixed, seeded subset)
+    n_not_sampled: int = 0
 
 
+def output_mode(settings: JudgeSettings, judge: RoleModel) -> str:
+    """How judgments are asked for: ``--judge-output``, or (``auto``) the strongest the judge model enforces."""
+    if settings.output != "auto":
+        return settings.output
+    for mode in ("json_schema", "json_object"):
+        if mode in judge.structured_output:
+            return mode
+    return "text"
 
-def judge_identity(settings: JudgeSettings, rubric: Rubric) -> JudgeIdentity:
-    """The judge identity as requested (the reported model comes with each reply: :meth:`JudgeIdentity.reported`)."""
+
+def judge_identity(settings: JudgeSettings, rubric: Rubric, judge: RoleModel | None = None,
+                   output: str | None = None) -> JudgeIdentity:
+    """The judge identity as requested (the reported model and the output mode produced come with each reply:
+    :meth:`JudgeIdentity.reported`); ``judge``: the judge model in its role (None: a plan without one)."""
+    own = judge.identity.identity if judge is not None and isinstance(judge.identity.identity, dict) else {}
+    endpoint = settings.endpoint() if settings.judge == "openai" else own.get("endpoint")
     return JudgeIdentity(model=None, rubric=rubric.name, rubric_version=rubric.version, rubric_sha256=rubric.sha256,
-                         with_image=settings.with_image, requested_model=settings.model, endpoint=settings.endpoint(),
-                         json_mode=settings.json_mode, max_tokens=settings.max_tokens or rubric.max_tokens)
+                         with_image=settings.with_image,
+                         requested_model=judge.served_id if judge is not None else settings.label(),
+                         endpoint=endpoint, json_mode=output in ("json_schema", "json_object"),
+                         max_tokens=settings.max_tokens or rubric.max_tokens, output=output,
+                         judge_fingerprint=judge.identity.fingerprint if judge is not None else None)
 
 
 def cache_key(identity: JudgeIdentity, task: str, sample: dict[str, Any], candidate: str, references: list[str],
@@ -106,12 +127,6 @@ def benchmark_image(root: Path, relative: str | None, sample_id: str) -> Path:
     return path
 
 
-def _image_url(path: Path) -> str:
-    data = path.read_bytes()
-    mime = mimetypes.guess_type(path.name)[0] or "image/png"
-    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
-
-
 def _rubric_for(task: str, info: dict[str, Any], settings: JudgeSettings) -> Rubric:
     if settings.rubric:
         return load_rubric(settings.rubric)
@@ -150,12 +165,24 @@ def _norm_task(name: str) -> str:
     return name.replace("-", "").replace("_", "").lower()
 
 
+def sampled_ids(records: list[dict[str, Any]], n: int | None, seed: int) -> set[str] | None:
+    """The ids ``--sample N`` judges: a fixed subset drawn with ``seed`` from the sorted ids (the same for the
+    same log, whatever order it was written in); None: every sample."""
+    if n is None:
+        return None
+    if n < 1:
+        raise DfabenchError(f"--sample must be at least 1, not {n}")
+    ids = sorted(str(r["id"]) for r in records)
+    return set(random.Random(f"dfabench-judge-sample\0{seed}").sample(ids, min(n, len(ids))))
+
+
 def plan_judging(folder: RunFolder, record: dict[str, Any], settings: JudgeSettings, tasks: list[str],
-                 cache: Any) -> list[TaskPlan]:
+                 cache: Any, judge: RoleModel | None = None, output: str | None = None) -> list[TaskPlan]:
     """What each task needs: cached judgments, rule-scored empty answers, and the calls to make.
 
     With ``--with-image`` the images come from the run's benchmark manifest, by sample id (:func:`run_benchmark`,
-    :func:`benchmark_image`); a sample log's own ``image`` field is never read.
+    :func:`benchmark_image`); a sample log's own ``image`` field is never read. With ``--sample N`` only a fixed,
+    seeded subset of each task's samples is judged (:func:`sampled_ids`).
     """
     benchmark = run_benchmark(record) if settings.with_image else None
     images = {sample.id: sample.image for sample in benchmark.samples} if benchmark is not None else {}
@@ -166,11 +193,15 @@ def plan_judging(folder: RunFolder, record: dict[str, Any], settings: JudgeSetti
             raise DfabenchError(f"rubric {rubric.label} ({rubric.path}) puts the answer into the judge prompt "
                                 "without delimiters that the answer cannot forge (prompt_format 1); judge with a "
                                 f"prompt_format {NONCE_PROMPT_FORMAT} rubric (shipped: {', '.join(list_rubrics())})")
-        identity = judge_identity(settings, rubric)
+        identity = judge_identity(settings, rubric, judge, output)
         plan = TaskPlan(task=task, rubric=rubric, identity=identity, records=folder.read_samples(task))
+        chosen = sampled_ids(plan.records, settings.sample, settings.seed)
         keys: dict[str, WorkItem] = {}
         for sample in plan.records:
             sample_id = str(sample["id"])
+            if chosen is not None and sample_id not in chosen:
+                plan.n_not_sampled += 1
+                continue
             if sample.get("error"):
                 plan.n_failed_samples += 1
                 continue
@@ -183,18 +214,20 @@ def plan_judging(folder: RunFolder, record: dict[str, Any], settings: JudgeSetti
                 plan.by_rule[sample_id] = {"input_sha256": digest}
                 continue
             image_sha = None
-            image_url = None
+            image_path = None
             if benchmark is not None:
                 try:
-                    image_url = _image_url(benchmark_image(benchmark.root, images.get(sample_id), sample_id))
+                    image_path = benchmark_image(benchmark.root, images.get(sample_id), sample_id)
                 except JudgmentError as exc:
                     plan.errors[sample_id] = str(exc)
                     continue
-                image_sha = sha256_text(image_url)
+                image_sha = sha256_file(image_path)
             key = cache_key(identity, task, sample, candidate, references, image_sha)
             reference = references[0] if len(references) == 1 else "\n---\n".join(references)
             keys[key] = WorkItem(task=task, sample_id=sample_id, key=key, input_sha256=digest, rubric=rubric,
-                                 messages=rubric.messages(sample.get("prompt"), reference, candidate, image_url))
+                                 messages=rubric.messages(sample.get("prompt"), reference, candidate,
+                                                          with_image=image_path is not None),
+                                 image_path=str(image_path) if image_path is not None else None)
         found = cache.get_many(list(keys)) if keys and not settings.refresh else {}
         for key, item in keys.items():
             if key in found:

@@ -4,14 +4,15 @@ run's plan and first request, the summary after judging)."""
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from dfabench.judge.client import CallResult, Tally
+from dfabench.judge.calibration import describe
+from dfabench.judge.call import CallResult, Tally, judge_request
 from dfabench.judge.plan import TaskPlan
 from dfabench.judge.settings import JudgeSettings
+from dfabench.roles import RoleModel
 
 
 @dataclass
@@ -26,6 +27,7 @@ class TaskSummary:
     n_failed: int = 0
     n_failed_samples: int = 0
     n_no_reference: int = 0
+    n_not_sampled: int = 0
     failures: Counter = field(default_factory=Counter)
 
 
@@ -37,6 +39,8 @@ class JudgeSummary:
     cost: float | None = None
     seconds: float = 0.0
     dry_run: bool = False
+    #: rubric -> its calibration report (dfabench.judge.calibration)
+    calibration: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def n_failed(self) -> int:
@@ -51,7 +55,8 @@ def summarise(plan: TaskPlan, results: dict[str, CallResult], dry_run: bool) -> 
     """The counts of one task's judging (``dry_run``: what would be done)."""
     summary = TaskSummary(task=plan.task, rubric=plan.rubric.label, n_samples=len(plan.records),
                           n_cached=len(plan.cached), n_by_rule=len(plan.by_rule), n_called=len(plan.items),
-                          n_failed_samples=plan.n_failed_samples, n_no_reference=plan.n_no_reference)
+                          n_failed_samples=plan.n_failed_samples, n_no_reference=plan.n_no_reference,
+                          n_not_sampled=plan.n_not_sampled)
     if dry_run:
         return summary
     summary.n_judged = len(plan.cached) + len(plan.by_rule)
@@ -69,23 +74,10 @@ def summarise(plan: TaskPlan, results: dict[str, CallResult], dry_run: bool) -> 
 
 
 
-def _redact_images(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    shown = []
-    for message in messages:
-        content = message["content"]
-        if isinstance(content, list):
-            content = [{**part, "image_url": {"url": f"<data URL, {len(part['image_url']['url'])} characters>"}}
-                       if part.get("type") == "image_url" else part for part in content]
-        shown.append({**message, "content": content})
-    return shown
-
-
-def print_dry_run(plans: list[TaskPlan], settings: JudgeSettings, out: Any) -> None:
-    """What a dry run shows: the plan of each task, the call count and the first request (images elided)."""
-    has_key = bool(os.environ.get(settings.api_key_env))
-    key_note = f"key from ${settings.api_key_env}: {'set' if has_key else 'not set'}"
-    out.write(f"dry run: judge {settings.model} at {settings.endpoint()} ({key_note}), "
-              f"image {'sent' if settings.with_image else 'not sent'}, concurrency {settings.concurrency}\n")
+def print_dry_run(plans: list[TaskPlan], settings: JudgeSettings, out: Any, judge: RoleModel, output: str) -> None:
+    """What a dry run shows: the plan of each task, the call count and the first request (the image not shown)."""
+    out.write(f"dry run: judge {judge.label}, output {output}, image "
+              f"{'sent' if settings.with_image else 'not sent'}\n")
     total = 0
     for plan in plans:
         total += len(plan.items)
@@ -97,11 +89,15 @@ def print_dry_run(plans: list[TaskPlan], settings: JudgeSettings, out: Any) -> N
     out.write(f"calls that would be made: {total} (plus retries)\n")
     first = next((plan.items[0] for plan in plans if plan.items), None)
     if first is not None:
-        request = {"model": settings.model, "messages": _redact_images(first.messages), "temperature": 0,
-                   "max_tokens": settings.max_tokens or first.rubric.max_tokens}
-        if settings.json_mode:
-            request["response_format"] = {"type": "json_object"}
-        shown = json.dumps(request, indent=2, ensure_ascii=False)
+        request = judge_request(first, output, settings) if first.image_path is None else None
+        shown_request = {"model": judge.served_id, "messages": first.messages,
+                         "max_new_tokens": settings.max_tokens or first.rubric.max_tokens, "temperature": 0,
+                         "image": first.image_path}
+        if request is not None and request.response_format is not None:
+            shown_request["response_format"] = request.response_format
+        elif output != "text":
+            shown_request["response_format"] = {"type": output}
+        shown = json.dumps(shown_request, indent=2, ensure_ascii=False)
         out.write(f"first request ({first.task} {first.sample_id}):\n{shown}\n")
 
 
@@ -111,12 +107,16 @@ def print_summary(summary: JudgeSummary, settings: JudgeSettings, out: Any) -> N
         failures = ", ".join(f"{n} {kind}" for kind, n in task.failures.most_common())
         out.write(f"{task.task}: {task.n_judged} judged ({task.n_cached} cached, {task.n_by_rule} empty answers "
                   f"scored 0 by rule), {task.n_failed} judge failures{f' ({failures})' if failures else ''}, "
-                  f"{task.n_failed_samples} failed samples not judged; rubric {task.rubric}\n")
+                  f"{task.n_failed_samples} failed samples not judged"
+                  + (f", {task.n_not_sampled} left out by --sample (a subset: never ranked with full judgments)"
+                     if task.n_not_sampled else "") + f"; rubric {task.rubric}\n")
     tally = summary.tally
     cost = f", cost ${summary.cost:.4f}" if summary.cost is not None else ""
-    models = ", ".join(summary.models) or settings.model
+    models = ", ".join(summary.models) or settings.label()
     out.write(f"judge {models}: {tally.attempts} requests, {tally.prompt_tokens} prompt + {tally.completion_tokens} "
               f"completion tokens{cost}, {summary.seconds:.1f} s\n")
+    for report in summary.calibration.values():
+        out.write(describe(report) + "\n")
     if summary.n_failed:
         out.write(f"{summary.n_failed} judgments failed (recorded per sample, not scored); run the same command "
                   "again to retry them\n")

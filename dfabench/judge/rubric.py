@@ -99,12 +99,25 @@ class Rubric:
             keys=", ".join(f'"{k}"' for k in self.keys))
 
     def messages(self, question: str | None, reference: str, candidate: str,
-                 image_url: str | None = None) -> list[dict[str, Any]]:
-        text = self.render(question, reference, candidate, with_image=image_url is not None)
-        content: Any = text
-        if image_url is not None:
-            content = [{"type": "image_url", "image_url": {"url": image_url}}, {"type": "text", "text": text}]
-        return [{"role": "system", "content": " ".join(self.system.split())}, {"role": "user", "content": content}]
+                 with_image: bool = False) -> list[dict[str, Any]]:
+        """The judge's chat messages (transformers chat-template convention, as every model gets them); with
+        ``with_image`` the user turn starts with the image part (the request carries the image)."""
+        text = self.render(question, reference, candidate, with_image=with_image)
+        content: list[dict[str, Any]] = [{"type": "text", "text": text}]
+        if with_image:
+            content.insert(0, {"type": "image"})
+        return [{"role": "system", "content": [{"type": "text", "text": " ".join(self.system.split())}]},
+                {"role": "user", "content": content}]
+
+    def response_format(self) -> dict[str, Any]:
+        """The structured-output request for a judgment (``GenerateRequest.response_format``): the rubric's JSON
+        Schema in the form strict structured-output servers accept (every property required, ``rationale`` first
+        so the reasons come before the numbers, no ``$schema``)."""
+        number = {"type": "number", "minimum": self.scale_min, "maximum": self.scale_max}
+        properties: dict[str, Any] = {"rationale": {"type": "string"}, **{key: dict(number) for key in self.keys}}
+        schema = {"type": "object", "properties": properties, "required": list(properties),
+                  "additionalProperties": False}
+        return {"type": "json_schema", "name": f"judgment_{self.name}".replace("-", "_"), "schema": schema}
 
     def parse(self, text: str | None) -> dict[str, Any]:
         """The judgment in a reply: ``{"criteria": {id: number}, "score": 0..1, "rationale": str}``."""

@@ -1,11 +1,10 @@
 """The judge stage as one straight line (:func:`judge_run`): read the run record and its logs (checked against
-their hashes) -> plan -> call the judge -> apply the judgments to the samples and run.json's judge identity, in
-memory -> re-score in memory -> one commit of the run folder (refused when another process changed the folder
-meanwhile: the judgments are cached, so running the command again resumes)."""
+their hashes) -> create the judge model in its role -> plan -> ask the judge -> apply the judgments to the samples
+and run.json's judge identity, in memory -> re-score in memory -> one commit of the run folder (refused when
+another process changed the folder meanwhile: the judgments are cached, so running the command again resumes)."""
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import time
 from collections import Counter
@@ -13,11 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from dfabench.errors import DfabenchError
-from dfabench.judge.client import CallResult, run_calls
-from dfabench.judge.plan import TaskPlan, judged_tasks, plan_judging
+from dfabench.judge.agree import archive_name, merged_archive
+from dfabench.judge.calibration import Calibration, calibration_items, calibration_report, load_calibration
+from dfabench.judge.call import CallResult, run_calls
+from dfabench.judge.plan import TaskPlan, WorkItem, judged_tasks, output_mode, plan_judging
 from dfabench.judge.report import JudgeSummary, print_dry_run, print_summary, summarise
 from dfabench.judge.settings import CACHE_FILE, JudgeSettings
 from dfabench.metrics.judge_input import answer_and_references
+from dfabench.records import run_judge_identity
+from dfabench.roles import RoleModel, create_role_model
 from dfabench.scoring import rescore_record
 from dfabench.store import ResponseCache, RunFolder, canonical_json, samples_file_name
 
@@ -44,10 +47,18 @@ def _cache(folder: RunFolder, settings: JudgeSettings, dry_run: bool = False) ->
     return ResponseCache(path)
 
 
+#: failure kinds that mean the judge cannot work at all (a wrong key, an unknown model): when every call fails
+#: with one of them, nothing is written
+_FATAL_KINDS = {"http_401": "the endpoint refused the key", "http_403": "the endpoint refused the key",
+                "http_404": "the endpoint does not serve the judge model"}
+
+
 def judge_run(run_dir: str | Path, settings: JudgeSettings, tasks: list[str] | None = None, *,
-              dry_run: bool = False, stream: Any = None, client: Any = None, rescore: bool = True) -> JudgeSummary:
+              dry_run: bool = False, stream: Any = None, judge: RoleModel | None = None,
+              rescore: bool = True) -> JudgeSummary:
     """Judge the text tasks of a run folder, re-score them (unless ``rescore`` is false) and commit the judged
-    logs and run.json as one transaction."""
+    logs and run.json as one transaction. ``judge``: the judge model in its role (default: created from
+    ``settings``, and closed at the end)."""
     out = stream or sys.stderr
     folder = RunFolder(run_dir)
     record = folder.read_record()
@@ -59,25 +70,34 @@ def judge_run(run_dir: str | Path, settings: JudgeSettings, tasks: list[str] | N
         raise DfabenchError("--concurrency must be >= 1, --max-retries >= 0 and --timeout > 0")
     if not dry_run:
         folder.check_integrity(record, "judge it")  # before any call or file
+    own_judge = judge is None
+    if judge is None:
+        name, args = settings.role()
+        judge = create_role_model("judge", name, args)
+    output = output_mode(settings, judge)
     cache = _cache(folder, settings, dry_run)
     summary = JudgeSummary(dry_run=dry_run)
     started = time.monotonic()
     try:
-        plans = plan_judging(folder, record, settings, chosen, cache)
+        plans = plan_judging(folder, record, settings, chosen, cache, judge, output)
+        calibrations = _plan_calibration(plans, settings, cache)
         if dry_run:
-            print_dry_run(plans, settings, out)
+            print_dry_run(plans, settings, out, judge, output)
+            n_calibration = sum(len(todo) for _, todo, _ in calibrations)
+            if n_calibration:
+                out.write(f"calibration: {n_calibration} more calls (the rubrics' calibration sets)\n")
             for plan in plans:
                 summary.tasks[plan.task] = summarise(plan, {}, dry_run=True)
             return summary
-        results = _call(plans, settings, cache, summary, client, out)
+        extra = [item for _, todo, _ in calibrations for item in todo]
+        results = _call(plans, settings, cache, summary, judge, output, out, extra)
     finally:
         cache.close()
-    if results and all(r.kind == "connection" for r in results.values()):
-        # nothing reached the judge: keep the run's earlier judgments rather than record failures
-        example = next(iter(results.values())).error
-        raise DfabenchError(f"the judge endpoint {settings.endpoint()} could not be reached ({example}); "
-                            "nothing was changed")
-    judged = apply_judgments(record, plans, results, settings, summary, started)
+        if own_judge:
+            judge.close()
+    _refuse_if_nothing_judged(results, settings, judge)
+    judged = apply_judgments(record, plans, results, settings, summary, started, judge)
+    _record_calibration(record, calibrations, results, summary)
     if rescore:
         rescore_record(folder, record, chosen, write_samples=False, samples=judged)
     _commit(folder, snapshot, record, judged)
@@ -85,15 +105,66 @@ def judge_run(run_dir: str | Path, settings: JudgeSettings, tasks: list[str] | N
     return summary
 
 
-def _call(plans: list[TaskPlan], settings: JudgeSettings, cache: Any, summary: JudgeSummary, client: Any,
-          out: Any) -> dict[str, CallResult]:
-    """Make the calls the plans need (each success is cached as it arrives)."""
-    items = [item for plan in plans for item in plan.items]
+def _refuse_if_nothing_judged(results: dict[str, CallResult], settings: JudgeSettings, judge: RoleModel) -> None:
+    """Nothing is written when no call reached the judge (connection failures: the run keeps its earlier
+    judgments) or every call was refused for the key or the model."""
+    if not results:
+        return
+    kinds = {r.kind for r in results.values()}
+    example = next(iter(results.values())).error
+    if kinds == {"connection"}:
+        raise DfabenchError(f"the judge {judge.label} could not be reached ({example}); nothing was changed")
+    if len(kinds) == 1 and next(iter(kinds)) in _FATAL_KINDS:
+        raise DfabenchError(f"judge {judge.label}: {_FATAL_KINDS[next(iter(kinds))]} ({example}); nothing was "
+                            "changed")
+
+
+def _plan_calibration(plans: list[TaskPlan], settings: JudgeSettings, cache: Any
+                      ) -> list[tuple[Calibration, list[WorkItem], dict[str, float]]]:
+    """For each rubric of the run that ships a calibration set: (the set, the items to ask, the cached scores)."""
+    if not settings.calibrate:
+        return []
+    out = []
+    seen: set[str] = set()
+    for plan in plans:
+        if plan.rubric.label in seen:
+            continue
+        seen.add(plan.rubric.label)
+        calibration = load_calibration(plan.rubric)
+        if calibration is None:
+            continue
+        items = calibration_items(calibration, plan.rubric, plan.identity)
+        found = cache.get_many([i.key for i in items]) if not settings.refresh else {}
+        cached = {i.sample_id: found[i.key]["score"] for i in items if i.key in found}
+        out.append((calibration, [i for i in items if i.key not in found], cached))
+    return out
+
+
+def _record_calibration(record: dict[str, Any], calibrations: list, results: dict[str, CallResult],
+                        summary: JudgeSummary) -> None:
+    """The calibration reports, into run.json's judge record and the summary."""
+    reports = {}
+    for calibration, asked, cached in calibrations:
+        scores: dict[str, float | None] = {item.id: None for item in calibration.items}
+        scores.update(cached)
+        for item in asked:
+            result = results.get(item.key)
+            scores[item.sample_id] = result.judgment["score"] if result is not None and result.ok else None
+        reports[calibration.rubric] = calibration_report(calibration, scores)
+    if reports:
+        record["judge"]["calibration"] = reports
+        summary.calibration = reports
+
+
+def _call(plans: list[TaskPlan], settings: JudgeSettings, cache: Any, summary: JudgeSummary, judge: RoleModel,
+          output: str, out: Any, extra: list[WorkItem] = ()) -> dict[str, CallResult]:
+    """Make the calls the plans need, and the ``extra`` ones (calibration; each answered batch is cached as it
+    arrives)."""
+    items = [item for plan in plans for item in plan.items] + list(extra)
     if items:
-        out.write(f"judging {len(items)} samples with {settings.model} at {settings.endpoint()} "
-                  f"(concurrency {settings.concurrency})\n")
+        out.write(f"judging {len(items)} samples with {judge.label}, output {output}\n")
     try:
-        return asyncio.run(run_calls(items, settings, cache, summary.tally, client=client, progress=out))
+        return run_calls(items, settings, cache, summary.tally, judge, output, progress=out)
     except KeyboardInterrupt:
         out.write(f"interrupted: {len(cache)} judgments are cached in {cache.path}; run the same command "
                   "again to resume\n")
@@ -101,22 +172,27 @@ def _call(plans: list[TaskPlan], settings: JudgeSettings, cache: Any, summary: J
 
 
 def apply_judgments(record: dict[str, Any], plans: list[TaskPlan], results: dict[str, CallResult],
-                    settings: JudgeSettings, summary: JudgeSummary, started: float) -> dict[str, list[dict[str, Any]]]:
+                    settings: JudgeSettings, summary: JudgeSummary, started: float,
+                    judge: RoleModel | None = None) -> dict[str, list[dict[str, Any]]]:
     """Write the judgments into the plans' sample records and the judge identity into ``record["judge"]`` (in
     memory; counted in ``summary``). Returns the judged sample records by task."""
     identities = {}
+    fallback = judge.served_id if judge is not None else settings.label()
     for plan in plans:
         task_summary = summarise(plan, results, dry_run=False)
         summary.tasks[plan.task] = task_summary
-        models = _apply(plan, results, settings)
+        models, outputs = _apply(plan, results, fallback)
         summary.models.update(models)
-        identity = plan.identity.reported(_main_model(models, settings))
+        identity = plan.identity.reported(_most_common(models, fallback), _most_common(outputs, plan.identity.output))
         identities[plan.task] = {**identity.to_dict(), "n_judged": task_summary.n_judged,
                                  "n_failed": task_summary.n_failed}
+        if settings.sample is not None:
+            identities[plan.task]["sample"] = {"n": settings.sample, "seed": settings.seed,
+                                               "n_not_sampled": plan.n_not_sampled}
     summary.cost = summary.tally.cost(settings)
     summary.seconds = time.monotonic() - started
     previous = record.get("judge") or {}
-    first = plans[0].identity.reported(identities[plans[0].task]["model"])
+    first = plans[0].identity.reported(identities[plans[0].task]["model"], identities[plans[0].task].get("output"))
     record["judge"] = {
         **first.to_dict(), "endpoint": first.endpoint, "tasks": {**(previous.get("tasks") or {}), **identities},
         "last_run": {"calls": summary.tally.attempts, "prompt_tokens": summary.tally.prompt_tokens,
@@ -139,36 +215,54 @@ def _commit(folder: RunFolder, snapshot: str, record: dict[str, Any], judged: di
             log = record.setdefault("samples", {}).get(task) or {}
             record["samples"][task] = {**log, "file": samples_file_name(task),
                                        "sha256": tx.write_samples(task, records)}
+        # the archive of this judge's judgments: a later judge replaces the logs' judge fields, not this file
+        for name, tasks in _archives(record, judged).items():
+            tx.write_text(name, merged_archive(folder, name, tasks))
         tx.write_record(record)
 
 
-def _main_model(models: Counter, settings: JudgeSettings) -> str:
-    return models.most_common(1)[0][0] if models else settings.model
+def _archives(record: dict[str, Any], judged: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, list]]:
+    """Archive file name -> the judged tasks whose identity it is (one judge per task, as run.json names it)."""
+    out: dict[str, dict[str, list]] = {}
+    for task, records in judged.items():
+        identity = run_judge_identity(record, task)
+        if identity is not None:
+            out.setdefault(archive_name(identity), {})[task] = records
+    return out
 
 
-def _apply(plan: TaskPlan, results: dict[str, CallResult], settings: JudgeSettings) -> Counter:
-    """Write each sample's ``judge`` field; returns the reported model ids."""
+def _most_common(counter: Counter, default: Any) -> Any:
+    return counter.most_common(1)[0][0] if counter else default
+
+
+def _apply(plan: TaskPlan, results: dict[str, CallResult], fallback: str) -> tuple[Counter, Counter]:
+    """Write each sample's ``judge`` field; returns the reported model ids and the output modes produced."""
     rubric = plan.rubric
 
-    def grader(model: str | None) -> dict[str, Any]:
+    def grader(model: str | None, output: str | None = plan.identity.output) -> dict[str, Any]:
         # the judge identity each result was produced under (``dfabench verify`` checks run.json against it)
-        return plan.identity.reported(model).to_dict()
+        return plan.identity.reported(model, output).to_dict()
 
     by_id: dict[str, dict[str, Any]] = {}
     models: Counter = Counter()
+    outputs: Counter = Counter()
     for sample_id, value in plan.cached.items():
-        models[value.get("model") or settings.model] += 1
+        model, output = value.get("model") or fallback, value.get("output") or plan.identity.output
+        models[model] += 1
+        outputs[output] += 1
         by_id[sample_id] = {"score": value["score"], "criteria": value["criteria"], "rationale": value.get("rationale"),
-                            **grader(value.get("model") or settings.model), "cached": True,
+                            **grader(model, output), "cached": True,
                             "tokens": value.get("tokens"), "input_sha256": value["input_sha256"], "error": None}
     for item in plan.items:
         result = results.get(item.key) or CallResult(ok=False, error="not called", kind="not called")
-        model = result.model or settings.model
-        entry: dict[str, Any] = {**grader(model), "cached": False, "attempts": result.attempts,
+        model = result.model or fallback
+        output = result.output or plan.identity.output
+        entry: dict[str, Any] = {**grader(model, output), "cached": False, "attempts": result.attempts,
                                  "tokens": {"prompt": result.prompt_tokens, "completion": result.completion_tokens},
                                  "input_sha256": item.input_sha256}
         if result.ok and result.judgment is not None:
             models[model] += 1
+            outputs[output] += 1
             entry.update(score=result.judgment["score"], criteria=result.judgment["criteria"],
                          rationale=result.judgment.get("rationale"), error=None)
         else:
@@ -177,10 +271,10 @@ def _apply(plan: TaskPlan, results: dict[str, CallResult], settings: JudgeSettin
     zero = {c.id: rubric.scale_min for c in rubric.criteria}
     for sample_id, value in plan.by_rule.items():
         by_id[sample_id] = {"score": 0.0, "criteria": dict(zero), "rationale": "empty answer: 0 by the rubric's rule",
-                            **grader(None), "by_rule": True, "cached": False,
+                            **grader(None, None), "by_rule": True, "cached": False,
                             "input_sha256": value["input_sha256"], "error": None}
     for sample_id, reason in plan.errors.items():
-        by_id[sample_id] = {"score": None, **grader(None), "error": reason, "failure": "no_call",
+        by_id[sample_id] = {"score": None, **grader(None, None), "error": reason, "failure": "no_call",
                             "input_sha256": None}
     for sample in plan.records:
         entry = by_id.get(str(sample["id"]))
@@ -188,4 +282,4 @@ def _apply(plan: TaskPlan, results: dict[str, CallResult], settings: JudgeSettin
             sample["judge"] = entry
         elif sample.get("error") or not answer_and_references(sample)[1]:
             sample["judge"] = None
-    return models
+    return models, outputs

@@ -122,9 +122,13 @@ class JudgeIdentity:
     """Who graded a judge result, and how it was asked.
 
     ``model`` is the judge model as the endpoint reports it (``response.model``; None before a call, and for
-    results that no model produced: empty answers scored 0 by the rubric's rule). ``requested_model``,
-    ``endpoint`` (public: no credentials, query nor fragment), ``json_mode`` and ``max_tokens`` say how the
-    judge was asked; they key the judge cache but are not part of :meth:`key`.
+    results that no model produced: empty answers scored 0 by the rubric's rule). ``output`` is how the judgment
+    was asked for and produced: ``json_schema`` (the rubric's JSON Schema enforced), ``json_object`` (JSON mode)
+    or ``text`` (prompted for JSON, parsed strictly); None in records written before dfabench recorded it.
+    ``judge_fingerprint`` is the judge model's :class:`ModelIdentity` fingerprint (the judge is a model in a
+    role: :mod:`dfabench.roles`). ``requested_model``, ``endpoint`` (public: no credentials, query nor
+    fragment), ``json_mode`` and ``max_tokens`` say how the judge was asked; with the fingerprint they key the
+    judge cache, but only the reported model, the rubric, the image and the output mode are :meth:`key`.
     """
 
     model: str | None
@@ -136,6 +140,8 @@ class JudgeIdentity:
     endpoint: str | None = None
     json_mode: bool = True
     max_tokens: int | None = None
+    output: str | None = None
+    judge_fingerprint: str | None = None
 
     @classmethod
     def from_dict(cls, data: Any) -> JudgeIdentity:
@@ -145,33 +151,42 @@ class JudgeIdentity:
         return cls(model=_scalar(data.get("model")), rubric=_scalar(data.get("rubric")),
                    rubric_version=_scalar(data.get("rubric_version")),
                    rubric_sha256=_scalar(data.get("rubric_sha256")), with_image=bool(data.get("with_image")),
-                   endpoint=_scalar(data.get("endpoint")))
+                   endpoint=_scalar(data.get("endpoint")), output=_scalar(data.get("output")),
+                   judge_fingerprint=_scalar(data.get("judge_fingerprint")))
 
-    def reported(self, model: str | None) -> JudgeIdentity:
-        """This identity with the model the endpoint reported."""
-        return replace(self, model=model)
+    def reported(self, model: str | None, output: str | None = None) -> JudgeIdentity:
+        """This identity with the model the endpoint reported (and the output mode the reply was produced under;
+        None keeps the requested one)."""
+        return replace(self, model=model, output=output if output is not None else self.output)
 
     def key(self) -> tuple[Any, ...]:
         """What decides whether two judge scores are comparable: reported model, rubric name, version and
-        SHA-256, image or not."""
-        return (self.model, self.rubric, self.rubric_version, self.rubric_sha256, self.with_image)
+        SHA-256, image or not, output mode."""
+        return (self.model, self.rubric, self.rubric_version, self.rubric_sha256, self.with_image, self.output)
 
     def label(self) -> str:
-        """``MODEL / RUBRIC vVERSION #SHA8 +image``: the identity in the leaderboard and in messages."""
+        """``MODEL / RUBRIC vVERSION #SHA8 +image [OUTPUT]``: the identity in the leaderboard and in messages."""
         rubric_hash = f" #{str(self.rubric_sha256)[:8]}" if self.rubric_sha256 else ""
         return (f"{self.model} / {self.rubric} v{self.rubric_version}{rubric_hash}"
-                + (" +image" if self.with_image else ""))
+                + (" +image" if self.with_image else "") + (f" [{self.output}]" if self.output else ""))
 
     def to_dict(self) -> dict[str, Any]:
-        """The fields every judge result and run.json's judge identities carry (:data:`GRADER_FIELDS`)."""
-        return {"model": self.model, "rubric": self.rubric, "rubric_version": self.rubric_version,
-                "rubric_sha256": self.rubric_sha256, "with_image": self.with_image}
+        """The fields every judge result and run.json's judge identities carry (:data:`GRADER_FIELDS`; ``output``
+        and ``judge_fingerprint`` when known, so records written before them read back as they were)."""
+        out = {"model": self.model, "rubric": self.rubric, "rubric_version": self.rubric_version,
+               "rubric_sha256": self.rubric_sha256, "with_image": self.with_image}
+        if self.output is not None:
+            out["output"] = self.output
+        if self.judge_fingerprint is not None:
+            out["judge_fingerprint"] = self.judge_fingerprint
+        return out
 
     def request_dict(self) -> dict[str, Any]:
         """How the judge is asked, before any reply: what the judge cache key hashes (a change re-judges)."""
         return {"requested_model": self.requested_model, "endpoint": self.endpoint, "rubric": self.rubric,
                 "rubric_version": self.rubric_version, "rubric_sha256": self.rubric_sha256,
-                "with_image": self.with_image, "json_mode": self.json_mode, "max_tokens": self.max_tokens}
+                "with_image": self.with_image, "json_mode": self.json_mode, "max_tokens": self.max_tokens,
+                "output": self.output, "judge_fingerprint": self.judge_fingerprint}
 
 
 def run_judge_identity(record: dict[str, Any], task: str | None = None) -> JudgeIdentity | None:

@@ -206,6 +206,8 @@ class _Attempt:
     reason: str
     wait: float | None = None
     logprobs_refused: bool = False
+    format_refused: bool = False
+    kind: str | None = None
 
 
 class OpenAIModel(Model):
@@ -213,6 +215,9 @@ class OpenAIModel(Model):
 
     capabilities = frozenset({"generate"})
     default_batch_size = 64
+    #: response_format types sent when a request asks for one; an endpoint that refuses json_schema (HTTP 400
+    #: naming it) is asked with json_object, and one that refuses that too, without (Response.output_format)
+    structured_output = frozenset({"json_schema", "json_object"})
     #: arguments that change how requests are sent, never what is answered (see Model.operational_args)
     operational_args = ("concurrency", "timeout", "max_retries", "backoff", "max_backoff", "probe")
     #: caching also needs greedy settings (temperature 0), which the runner checks per task
@@ -256,6 +261,8 @@ class OpenAIModel(Model):
         self._secret = key
         register_secret(key)  # every later message of the process is scrubbed of it, whoever prints it
         self._logprobs_refused = False
+        #: response_format types the endpoint refused (HTTP 400 naming them): not sent again
+        self._formats_refused: set[str] = set()
         self._reported_models: list[str] = []
         self._listed: dict[str, Any] | None = None
         self._identity: dict[str, Any] | None = None
@@ -395,7 +402,22 @@ class OpenAIModel(Model):
         if self.logprobs and request.choices and not self._logprobs_refused:
             payload["logprobs"] = True
             payload["top_logprobs"] = min(self.top_logprobs, 20)
+        wanted = self._response_format(request.response_format)
+        if wanted is not None:
+            payload["response_format"] = wanted
         return payload
+
+    def _response_format(self, asked: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The response_format to send for what the request ``asked``: json_schema, else json_object (when the
+        endpoint refused json_schema, or was asked for JSON only), else none."""
+        if not asked:
+            return None
+        if asked.get("type") == "json_schema" and "json_schema" not in self._formats_refused:
+            return {"type": "json_schema", "json_schema": {"name": str(asked.get("name") or "answer"),
+                                                           "schema": asked.get("schema") or {}, "strict": True}}
+        if asked.get("type") in ("json_schema", "json_object") and "json_object" not in self._formats_refused:
+            return {"type": "json_object"}
+        return None
 
     async def _generate_all(self, payloads: list, requests: list[GenerateRequest]) -> list[Response]:
         async def one(payload, request):
@@ -409,10 +431,16 @@ class OpenAIModel(Model):
     async def _complete(self, payload: dict[str, Any], request: GenerateRequest) -> Response:
         attempts = 0
         while True:
+            asked = (payload.get("response_format") or {}).get("type")
+            if asked in self._formats_refused:  # refused for another request since this payload was built
+                payload = {k: v for k, v in payload.items() if k != "response_format"}
+                weaker = self._response_format(request.response_format)
+                if weaker is not None:
+                    payload["response_format"] = weaker
             try:
                 completion = await asyncio.wait_for(
                     self._client.chat.completions.create(**payload), self.timeout + 5.0)
-                return self._to_response(completion, request)
+                return self._to_response(completion, request, payload)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - every failure is classified below
@@ -422,6 +450,14 @@ class OpenAIModel(Model):
                     self._logprobs_refused = True
                     payload = {k: v for k, v in payload.items() if k not in ("logprobs", "top_logprobs")}
                     continue
+                if failure.format_refused and "response_format" in payload:
+                    # the endpoint cannot enforce this format: the next weaker one (json_object, then none)
+                    self._formats_refused.add(payload["response_format"]["type"])
+                    payload = {k: v for k, v in payload.items() if k != "response_format"}
+                    weaker = self._response_format(request.response_format)
+                    if weaker is not None:
+                        payload["response_format"] = weaker
+                    continue
             attempts += 1
             if not failure.retry or attempts > self.max_retries:
                 break
@@ -430,7 +466,7 @@ class OpenAIModel(Model):
                 wait = min(self.max_backoff, self.backoff * (2 ** (attempts - 1)) * (0.5 + random.random()))
             await asyncio.sleep(min(wait, MAX_RETRY_AFTER))
         tries = f" (after {attempts} attempts)" if attempts > 1 else ""
-        return Response(error=self._clean(f"{failure.reason}{tries}", 1000))
+        return Response(error=self._clean(f"{failure.reason}{tries}", 1000), error_kind=failure.kind)
 
     def _classify(self, exc: Exception) -> _Attempt:
         errors = self._errors
@@ -438,17 +474,22 @@ class OpenAIModel(Model):
             status = exc.status_code
             message = self._clean(getattr(exc, "message", "") or str(exc))
             if status == 400 and "logprob" in message.lower():
-                return _Attempt(False, f"HTTP {status}: {message}", logprobs_refused=True)
+                return _Attempt(False, f"HTTP {status}: {message}", logprobs_refused=True, kind="http_400")
+            if status == 400 and any(word in message.lower() for word in ("response_format", "json_schema",
+                                                                           "json_object")):
+                return _Attempt(False, f"HTTP {status}: {message}", format_refused=True, kind="http_400")
             retry = status in RETRY_STATUS or status >= 500
             wait = retry_after_seconds(getattr(exc.response, "headers", None)) if retry else None
-            return _Attempt(retry, f"HTTP {status}: {message}", wait)
+            return _Attempt(retry, f"HTTP {status}: {message}", wait, kind="rate_limited" if status == 429
+                            else f"http_{status}")
         if isinstance(exc, (errors.APITimeoutError, asyncio.TimeoutError, TimeoutError)):
-            return _Attempt(True, f"timed out after {self.timeout:g} s")
+            return _Attempt(True, f"timed out after {self.timeout:g} s", kind="timeout")
         if isinstance(exc, errors.APIConnectionError):
-            return _Attempt(True, f"connection error: {self._clean(str(exc))}")
-        return _Attempt(True, f"malformed reply: {type(exc).__name__}: {self._clean(str(exc))}")
+            return _Attempt(True, f"connection error: {self._clean(str(exc))}", kind="connection")
+        return _Attempt(True, f"malformed reply: {type(exc).__name__}: {self._clean(str(exc))}",
+                        kind="malformed_response")
 
-    def _to_response(self, completion: Any, request: GenerateRequest) -> Response:
+    def _to_response(self, completion: Any, request: GenerateRequest, payload: dict[str, Any]) -> Response:
         if isinstance(completion, (str, bytes)) or not getattr(completion, "choices", None):
             raise ValueError(f"no choices in the reply ({self._clean(repr(completion))})")
         reported = getattr(completion, "model", None)
@@ -461,11 +502,15 @@ class OpenAIModel(Model):
         response = Response(
             prompt_tokens=getattr(usage, "prompt_tokens", None),
             completion_tokens=getattr(usage, "completion_tokens", None),
+            model=reported if isinstance(reported, str) and reported else None,
         )
+        if request.response_format:
+            response.output_format = (payload.get("response_format") or {}).get("type")
         if text is None:
             refusal = getattr(message, "refusal", None)
             if refusal:
                 response.text = refusal
+                response.refusal = True
             else:
                 response.error = f"the endpoint returned no message content (finish_reason={choice.finish_reason})"
                 return response
