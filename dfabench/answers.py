@@ -170,12 +170,14 @@ def sample_record(task: TaskSpec, item: Item, outcome: dict[str, Any], folder: R
                 record["error"] = "model gave no probability of fake"
             else:
                 record["parsed"] = "fake" if record["score"] >= 0.5 else "real"
+                record["parsed_by"] = "score"
         elif task.parser == "category":
             categories = payload.get("categories") or {}
             if not categories:
                 record["error"] = NO_CATEGORIES
             else:
                 record["parsed"] = max(sorted(categories), key=lambda c: categories[c])
+                record["parsed_by"] = "score"
         else:
             record["error"] = f"a score-only model cannot answer a {task.parser} task"
         return record
@@ -193,6 +195,8 @@ def sample_record(task: TaskSpec, item: Item, outcome: dict[str, Any], folder: R
     else:
         record["unparsed"] = parsed is None
     record["parsed"] = parsed
+    # how the answer was read: the rules, or not at all (an extractor may read it later: dfabench.extract)
+    record["parsed_by"] = "none" if record["unparsed"] else "rule"
     if task.parser == "detection":
         record["score"] = task.fake_probability(payload.get("choice_logprobs"))
     return record

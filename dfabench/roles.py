@@ -55,13 +55,19 @@ class RoleModel:
             close()
 
 
-def create_role_model(role: str, name: str, args: Mapping[str, Any] | None = None) -> RoleModel:
-    """Create the registered model ``name`` with ``args`` for ``role`` (``judge``, ``extractor``); a model that
-    cannot generate is refused with one line."""
+def check_role_entry(role: str, name: str) -> Any:
+    """The registry entry of ``name``, refused with one line when it is not registered or cannot generate."""
     entry = get_manager().models.get(name)
     if "generate" not in entry.capabilities:
         raise DfabenchError(f"{role} model {entry.name!r} cannot {role}: it has {', '.join(entry.capabilities)}; a "
                             f"{role} must be a generate-capable model (see `dfabench models`)")
+    return entry
+
+
+def create_role_model(role: str, name: str, args: Mapping[str, Any] | None = None) -> RoleModel:
+    """Create the registered model ``name`` with ``args`` for ``role`` (``judge``, ``extractor``); a model that
+    cannot generate is refused with one line."""
+    entry = check_role_entry(role, name)
     args = dict(args or {})
     model = entry.create(**args)
     if "generate" not in model.capabilities:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dfabench import __version__
+from dfabench import __version__, extract
 from dfabench.answers import (
     NO_CATEGORIES,
     AnswerError,
@@ -46,6 +46,7 @@ from dfabench.plugins import get_manager
 from dfabench.progress import Progress
 from dfabench.records import ModelIdentity, judge_without_tasks
 from dfabench.redact import redact, scrub_value
+from dfabench.roles import check_role_entry, create_role_model
 from dfabench.selection import left_out_note, select_samples
 from dfabench.store import (
     CACHE_FILE,
@@ -82,6 +83,8 @@ class RunOptions:
     progress: bool = True
     max_new_tokens: int | None = None
     command: list[str] = field(default_factory=list)
+    #: (registered model name, arguments) of the answer extractor (dfabench.extract), or None: rules only
+    extractor: tuple[str, dict[str, Any]] | None = None
 
 
 def _environment() -> dict[str, Any]:
@@ -153,6 +156,8 @@ def _run(options: RunOptions, folder: RunFolder, stream=None) -> dict[str, Any]:
         operational = getattr(load_object(entry.factory), "operational_args", ())
         _check_same_run(folder, previous, entry.name, options, bench_fingerprint, split, tuple(operational))
 
+    if options.extractor is not None:  # refused before any model call, not after the predictions
+        check_role_entry("extractor", options.extractor[0])
     model = entry.create(**options.model_args)
     try:
         model.prepare(benchmark)
@@ -223,6 +228,8 @@ def _run(options: RunOptions, folder: RunFolder, stream=None) -> dict[str, Any]:
             cache.close()
     finally:
         model.close()
+    if options.extractor is not None:
+        _extract(options, folder, record, finished)
     # Scoring needs no model; the files are staged and committed (one switch, when run() returns)
     # only once everything is computed, so a run that fails or is killed on the way leaves the
     # folder's earlier record, logs and masks as they were.
@@ -249,6 +256,22 @@ def _run(options: RunOptions, folder: RunFolder, stream=None) -> dict[str, Any]:
             tx.delete(samples_file_name(task.id))
     tx.write_record(record)
     return record
+
+
+def _extract(options: RunOptions, folder: RunFolder, record: dict[str, Any],
+             finished: list[tuple[TaskSpec, list[dict[str, Any]]]]) -> None:
+    """Read the answers the rules left unparsed with the extractor model (:mod:`dfabench.extract`)."""
+    tasks = [(task, records) for task, records in finished if task.parser in extract.LABELS]
+    if not tasks:
+        return
+    extractor = create_role_model("extractor", *options.extractor)
+    cache = ResponseCache(folder.path / extract.CACHE_FILE)
+    try:
+        for task, records in tasks:
+            record["tasks"][task.id]["extractor"] = extract.extract_unparsed(task, records, extractor, cache)
+    finally:
+        cache.close()
+        extractor.close()
 
 
 def _check_reference_masks(benchmark: Benchmark, samples: list[Sample]) -> None:

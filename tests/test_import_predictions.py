@@ -176,3 +176,22 @@ def test_generic_jsonl_and_lmms_eval_logs_import(cli, tmp_path):
     code, _, err = cli("import-predictions", "lmms-eval", str(logs), "--bench", str(bench), "--out",
                        str(tmp_path / "c"), "--strict")
     assert code != 0 and "samples.jsonl: line 1" in err and "'doc' must be the exported document" in err
+
+
+def test_the_leaderboard_marks_an_entry_of_imported_predictions(cli, tmp_path):
+    from benchmaker import make_benchmark
+
+    bench = make_benchmark(tmp_path / "bench", n_real=2, n_per_category=2)
+    samples = [json.loads(line) for line in (bench / "manifest.jsonl").read_text().splitlines()]
+    generic = tmp_path / "generic.jsonl"
+    generic.write_text("".join(json.dumps({"id": s["id"], "task": "DF-D", "score": 0.7}) + "\n" for s in samples))
+    assert cli("import-predictions", "jsonl", str(generic), "--bench", str(bench), "--out", str(tmp_path / "run"),
+               "--model-name", "PaperNet")[0] == 0
+    assert cli("leaderboard", "submit", str(tmp_path / "run"), "--entries", str(tmp_path / "entries"))[0] == 0
+    code, _, err = cli("leaderboard", "build", "--entries", str(tmp_path / "entries"), "--out", str(tmp_path / "lb"),
+                       "--bench", str(bench))
+    assert code == 0, err
+    assert "PaperNet (imported predictions)" in (tmp_path / "lb" / "README.md").read_text()
+    assert "PaperNet (imported predictions)" in (tmp_path / "lb" / "index.html").read_text()
+    rows = json.loads((tmp_path / "lb" / "leaderboard.json").read_text())["boards"][0]["tasks"]["DF-D"]["rows"]
+    assert rows[0]["imported_predictions"]["format"] == "jsonl"

@@ -67,8 +67,15 @@ def results_table(record: dict[str, Any]) -> str:
             rows.append([task_id, name, _fmt(value) if value is not None else "undefined", ci, metric.get("n", ""),
                          note])
         rows.append([task_id, "(counts)", "", "", counts.get("n", ""),
-                     f"{counts.get('n_failed', 0)} failed, {counts.get('n_unparsed', 0)} unparsed"])
+                     f"{counts.get('n_failed', 0)} failed{_rate(counts, 'n_failed')}, "
+                     f"{counts.get('n_unparsed', 0)} unparsed{_rate(counts, 'n_unparsed')}"])
     return table(rows, ["task", "metric", "value", "95% CI", "n", "note"])
+
+
+def _rate(counts: dict[str, Any], key: str) -> str:
+    """`` (2.2%)``: a count as a share of the task's samples (nothing when there are none)."""
+    n = counts.get("n") or 0
+    return f" ({100 * (counts.get(key) or 0) / n:.1f}%)" if isinstance(n, int) and n else ""
 
 
 def print_results(record: dict[str, Any], out_dir: Path | None = None) -> None:

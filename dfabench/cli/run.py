@@ -25,6 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, help="samples per model call (default: the model's)")
     parser.add_argument("--max-new-tokens", type=int, help="override the tasks' max_new_tokens")
     parser.add_argument("--cache", help="response cache file (default: RUN_DIR/cache.sqlite)")
+    parser.add_argument("--extractor", metavar="MODEL",
+                        help="read the DF-D/DF-C answers the rules leave unparsed with this generate-capable model "
+                             "(a fixed, versioned prompt; recorded, and compared by the leaderboard); never by default")
+    parser.add_argument("--extractor-arg", action="append", default=[], metavar="K=V",
+                        help="an argument of the extractor model, like --model-arg (repeatable)")
     parser.add_argument("--n-boot", type=int, default=1000, help="bootstrap replicates for the CIs (default 1000)")
     parser.add_argument("--no-progress", action="store_true", help="no progress line")
 
@@ -44,7 +49,10 @@ def run(args: argparse.Namespace) -> int:
         bench=str(resolve_bench(args.bench)), out=Path(args.out), split=args.split, limit=args.limit, seed=args.seed,
         batch_size=args.batch_size, cache=Path(args.cache) if args.cache else None, n_boot=args.n_boot,
         progress=not args.no_progress, max_new_tokens=args.max_new_tokens, command=["dfabench", *sys.argv[1:]],
+        extractor=(args.extractor, parse_model_args(args.extractor_arg)) if args.extractor else None,
     )
+    if args.extractor_arg and not args.extractor:
+        raise DfabenchError("--extractor-arg needs --extractor MODEL")
     record = run_benchmark(options)
     print_results(record, options.out)
     return report_metric_errors(record)

@@ -36,6 +36,7 @@ from dfabench.leaderboard.entries import (
     reference_fingerprints,
     reference_identities,
     reference_ids,
+    reference_reading,
     task_layout,
 )
 from dfabench.leaderboard.reported import load_reported_folder
@@ -139,12 +140,13 @@ def _board_data(loaded: list[Entry], by_fingerprint: dict[str, Path], ties: TieS
         tasks = {t for e in items for t in e.record.get("tasks", {})}
         for task_id, columns in task_layout(tasks, [e.record for e in items]):
             ranked_ids = reference_ids(items, task_id, reference.get(task_id), by_fingerprint.get(fingerprint), split)
+            ranked_reading = reference_reading(items, task_id)
             rows = []
             for entry in items:
                 info = entry.record.get("tasks", {}).get(task_id)
                 if info is None:
                     continue
-                why = not_comparable(entry.record, task_id, info, reference, ranked_ids)
+                why = not_comparable(entry.record, task_id, info, reference, ranked_ids, ranked_reading)
                 if why:
                     data["not_ranked"].append({"entry": entry.name, "task": task_id, "benchmark": board["benchmark"],
                                                "reason": why})
@@ -161,8 +163,13 @@ def _row(entry: Entry, task_id: str, columns: list[str], reference_identity: dic
     record = entry.record
     metrics = record.get("metrics", {}).get(task_id, {})
     status = record["tasks"][task_id].get("status", "")
+    identity = record["model"].get("identity")
+    imported = identity.get("imported_predictions") if isinstance(identity, dict) else None
+    name = record["model"].get("name")
     row = {"entry": entry.name, "folder": entry.path.name, "report": report_name(entry.path.name),
-           "model": record["model"].get("name"),
+           # released prediction files scored here, not a model run here: said wherever the model is shown
+           "model": f"{name} (imported predictions)" if imported else name,
+           "imported_predictions": imported if isinstance(imported, dict) else None,
            "args": scrub_value(record["model"].get("args")),  # an entry copied by hand too
            "na": status.startswith("n/a"), "status": status, "rank": None,
            "counts": record.get("counts", {}).get(task_id, {}), "values": {}}

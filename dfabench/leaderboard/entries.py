@@ -144,10 +144,30 @@ def reference_identities(records: list[dict[str, Any]]) -> dict[tuple[str, str],
     return {k: min(c, key=lambda ident: (-c[ident], ident)) for k, c in sorted(identities.items())}
 
 
+def reading(info: dict[str, Any]) -> str | None:
+    """How a task's answers were read: None (the rules alone), else the extractor's identity as one key."""
+    extractor = info.get("extractor")
+    if not isinstance(extractor, dict):
+        return None
+    return (f"{extractor.get('name')} {extractor.get('model')} #{str(extractor.get('fingerprint'))[:12]} "
+            f"prompt v{extractor.get('prompt_version')}")
+
+
+def reference_reading(entries: list[Entry], task_id: str) -> str | None:
+    """The way of reading answers a board ranks for a task: the one most of its entries used (rules alone on a
+    tie, as without an extractor)."""
+    seen = Counter(reading(e.record["tasks"][task_id]) for e in entries if task_id in e.record.get("tasks", {}))
+    if not seen:
+        return None
+    top = max(seen.values())
+    return None if seen.get(None) == top else sorted(k for k, n in seen.items() if n == top)[0]
+
+
 def not_comparable(record: dict[str, Any], task_id: str, info: dict[str, Any], reference: dict[str, str],
-                   ranked_ids: str | None = None) -> str | None:
+                   ranked_ids: str | None = None, ranked_reading: str | None = None) -> str | None:
     """Why a task of an entry is not ranked with the others (``None``: it is): another task spec, a
-    partial selection (``--limit``), or another set of samples than the ranked one (``ranked_ids``)."""
+    partial selection (``--limit``), another set of samples than the ranked one (``ranked_ids``), or answers
+    read another way (an answer extractor, :mod:`dfabench.extract`, or none, than ``ranked_reading``)."""
     if info.get("fingerprint") != reference.get(task_id):
         return (f"task spec {str(info.get('fingerprint'))[:12]} differs from the ranked spec "
                 f"{str(reference.get(task_id))[:12]} (version {info.get('version')})")
@@ -162,6 +182,10 @@ def not_comparable(record: dict[str, Any], task_id: str, info: dict[str, Any], r
     if ranked_ids is not None and selection.get("ids_sha256") != ranked_ids:
         return (f"answered another set of samples (ids {str(selection.get('ids_sha256'))[:12]}) than the ranked "
                 f"set ({ranked_ids[:12]}) of this benchmark split")
+    own = reading(info)
+    if own != ranked_reading:
+        return (f"answers read {'by the extractor ' + own if own else 'by the rules alone'}; the ranked entries' "
+                f"were read {'by the extractor ' + ranked_reading if ranked_reading else 'by the rules alone'}")
     return None
 
 

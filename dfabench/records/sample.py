@@ -37,6 +37,8 @@ SAMPLE_RECORD = Obj({
     "score": Scalar("number", "null", description="probability of fake"),
     "category_scores": MapOf(NUMBER_OR_NULL, nullable=True),
     "unparsed": BOOL,
+    "parsed_by": Scalar("string", "null", enum=("rule", "extractor", "score", "none"),
+                        description="how the answer was read (dfabench.extract); absent in older records"),
     "error": Scalar("string", "null", description="why the sample failed; null when it did not"),
     "cached": BOOL,
     "timings": MapOf(AnyValue(), nullable=True),
@@ -54,6 +56,7 @@ _SAMPLE_TYPES: tuple[tuple[str, tuple[type, ...], str], ...] = (
     ("response", (str,), "a string"), ("parsed", (str, dict), "a string or an object"),
     ("reference", (str, dict, list), "a string, a list or an object"), ("score", _NUMBER, "a number"),
     ("category_scores", (dict,), "an object"), ("unparsed", (bool,), "a boolean"), ("error", (str,), "a string"),
+    ("parsed_by", (str,), "a string"),
     ("cached", (bool,), "a boolean"), ("metrics", (dict,), "an object"), ("judge", (dict,), "an object"),
     ("timings", (dict,), "an object"), ("tokens", (dict,), "an object"),
 )
