@@ -23,14 +23,15 @@ from typing import Any
 from dfabench.models import GenerateRequest, GenerationSettings
 from dfabench.roles import RoleModel, ask
 from dfabench.store import canonical_json, sha256_text
-from dfabench.vocab import CATEGORY_NAMES
+from dfabench.vocab import CATEGORIES, CATEGORY_NAMES
+from dfabench.vocab import LABELS as DETECTION_LABELS
 
 #: the version of the extraction prompt below: a change to it is a new version (recorded, compared)
 EXTRACTION_PROMPT_VERSION = "1"
 CACHE_FILE = "extractor-cache.sqlite"
 CANNOT_TELL = "cannot tell"
 #: the parsers whose answers the extractor can read, and the labels each allows
-LABELS = {"detection": ("fake", "real"), "category": ("FS", "FR", "FE", "EFS")}
+LABELS = {"detection": tuple(DETECTION_LABELS), "category": tuple(CATEGORIES)}
 
 _SYSTEM = ("You read another model's answer to a question about a face image and report which one of the allowed "
            "labels the answer commits to. You never judge the image yourself and never guess: if the answer does "

@@ -212,6 +212,10 @@ class ConstantModel(Model):
             raise DfabenchError(f"constant: label must be 'real' or 'fake', not {label!r}")
         if category not in _CATEGORY_ANSWERS:
             raise DfabenchError(f"constant: category must be one of {', '.join(CATEGORIES)}, not {category!r}")
+        for name, value in (("description", description), ("text", text)):
+            if value is not None and not isinstance(value, str):
+                raise DfabenchError(f"constant: {name} must be a string, not {type(value).__name__} {value!r:.80} "
+                                    f'(quote JSON text: --model-arg {name}=\'"..."\')')
         self.label, self.category, self.description, self.text = label, category, description, text
 
     def generate(self, requests: list[GenerateRequest]) -> list[Response]:

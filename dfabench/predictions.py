@@ -95,7 +95,17 @@ def _lines(path: Path) -> Iterator[tuple[str, Any]]:
         return
     for number, line in enumerate(text.splitlines(), 1):
         if line.strip():
-            yield f"{path.name}: line {number}", loads_json(line, path, f"line {number}")
+            try:
+                yield f"{path.name}: line {number}", loads_json(line, path, f"line {number}")
+            except InputError as exc:  # one bad line is a counted problem (--strict refuses), not the end
+                yield f"{path.name}: line {number}", _Unreadable(str(exc).rsplit(": ", 1)[-1])
+
+
+class _Unreadable:
+    """A line of a prediction file that is not JSON (its reason)."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
 
 
 def _text(value: Any) -> str | None:
@@ -158,6 +168,9 @@ def read_predictions(fmt: str, src: str | Path, masks: str | Path | None = None)
     read, default_task = _READERS[fmt], _DEFAULT_TASK.get(fmt)
     out = PredictionSet(fmt, [str(src)], "")
     for where, item in _lines(src):
+        if isinstance(item, _Unreadable):
+            out.problems.append((where, None, f"malformed line: {item.reason}"))
+            continue
         if not isinstance(item, dict):
             out.problems.append((where, None, "malformed record: expected a JSON object"))
             continue
@@ -186,6 +199,23 @@ def _digest(src: Path, predictions: PredictionSet) -> str:
                 digest.update(os.path.relpath(prediction.mask, src.parent).encode() + b"\0")
                 digest.update(hashlib.sha256(Path(prediction.mask).read_bytes()).digest())
     return digest.hexdigest()
+
+
+def _score_as_logprobs(prediction: Prediction, request: GenerateRequest) -> dict[str, float] | None:
+    """A prediction's P(fake) as the log-probabilities of the task's two answer options (its ``fake_choice`` gets
+    P(fake)), or None when there is no score or the task has no options."""
+    import math
+
+    from dfabench.plugins import get_task
+
+    if prediction.fake is None or len(request.choices) != 2:
+        return None
+    fake_choice = get_task(request.task).fake_choice
+    if fake_choice not in request.choices:
+        return None
+    other = next(c for c in request.choices if c != fake_choice)
+    fake = min(max(float(prediction.fake), 1e-12), 1 - 1e-12)
+    return {fake_choice: math.log(fake), other: math.log(1 - fake)}
 
 
 class ImportedModel(Model):
@@ -245,13 +275,17 @@ class ImportedModel(Model):
             prediction = self._find(request.task, request.sample_id)
             if prediction is None:
                 out.append(Response(error="no prediction for this sample in the imported files"))
-            elif prediction.text is None and request.reference != "mask_and_description":
+            elif (prediction.text is None and request.reference != "mask_and_description"
+                  and not _score_as_logprobs(prediction, request)):
                 out.append(Response(error="the imported prediction has no text"))
             else:
                 mask = None
                 if request.reference == "mask_and_description":
                     mask = self._mask(prediction, getattr(request.image, "size", None))
-                out.append(Response(text=prediction.text or "", mask=mask))
+                # a P(fake) given beside (or instead of) the text is kept: as the two answer options'
+                # log-probabilities, which the DF-D task turns back into the same probability
+                out.append(Response(text=prediction.text or "", mask=mask,
+                                    choice_logprobs=_score_as_logprobs(prediction, request)))
         return out
 
     def score(self, requests: list[ScoreRequest]) -> list[Scores]:
@@ -288,6 +322,8 @@ def import_predictions(fmt: str, src: str | Path, bench: str | Path, out: str | 
     if not task_ids:
         raise DfabenchError(f"{src}: the predictions name no task; pass --tasks")
     model_name = model_name or Path(src).stem
+    if strict:
+        _strict_check(predictions, bench, task_ids, split, src)
     model = ImportedModel(predictions, model_name)
     # a registration of this process only, under a key no plugin can claim; the run names the declared model
     key = f"imported-predictions:{predictions.sha256[:16]}:{next(_REGISTRATIONS)}"
@@ -296,12 +332,46 @@ def import_predictions(fmt: str, src: str | Path, bench: str | Path, out: str | 
                                              __version__, __name__))
     record = run(RunOptions(model=key, tasks=[get_task(t) for t in task_ids], bench=str(bench), out=Path(out),
                             split=split, progress=False, command=command or []))
+    for task_id in task_ids:  # predictions for samples the run did not take (another split): said, not dropped
+        asked = {str(r["id"]) for r in RunFolder(out).read_samples(task_id)} if task_id in record["samples"] else set()
+        for sample_id, prediction in sorted((predictions.by_task.get(task_id) or {}).items()):
+            if sample_id not in asked:
+                predictions.problems.append((prediction.where, sample_id, f"not in the run's selection of task "
+                                             f"{task_id} (split {record['benchmark'].get('split')}): not scored"))
     if strict and model.problems:
         raise InputError(src, _first_problems(model.problems, "the imported run") + f" (the run in {out} is kept)")
     report = _report(predictions, model, record)
     with RunFolder(out).transaction() as tx:
         tx.write_text(REPORT_FILE, json.dumps(report, indent=1, ensure_ascii=False) + "\n")
     return record, report
+
+
+def _strict_check(predictions: PredictionSet, bench: str | Path, task_ids: list[str], split: str | None,
+                  src: str | Path) -> None:
+    """--strict, before anything is written: every sample the run will take has a prediction, and every mask
+    file named exists; else one :class:`InputError`."""
+    from dfabench.data.manifest import load_benchmark
+    from dfabench.plugins import get_task
+    from dfabench.runner import select_split
+    from dfabench.selection import select_samples
+
+    benchmark = load_benchmark(bench)
+    split_name, pool = select_split(benchmark, split)
+    problems: list[tuple[str, str | None, str]] = []
+    for task_id in task_ids:
+        chosen, _ = select_samples(get_task(task_id), pool, split_name)
+        by_id = predictions.by_task.get(task_id) or {}
+        for sample in chosen:
+            prediction = by_id.get(sample.id)
+            if prediction is None:
+                problems.append((task_id, sample.id, "the benchmark sample has no prediction"))
+            elif prediction.mask and not os.path.isfile(prediction.mask):
+                problems.append((prediction.where, sample.id, f"the mask file {prediction.mask} is missing"))
+        taken = {s.id for s in chosen}
+        problems += [(p.where, i, f"not in split {split_name} of the benchmark") for i, p in sorted(by_id.items())
+                     if i not in taken]
+    if problems:
+        raise InputError(src, _first_problems(problems, "the predictions") + " (nothing was written)")
 
 
 def _first_problems(problems: list[tuple[str, str | None, str]], what: str) -> str:
@@ -325,7 +395,7 @@ def _report(predictions: PredictionSet, model: ImportedModel, record: dict[str, 
 def _kind(problem: str) -> str:
     for marker, kind in (("no such id", "unknown_id"), ("duplicate", "duplicate"), ("no prediction", "no_prediction"),
                          ("is missing", "missing_mask"), ("cannot be read", "unreadable_mask"),
-                         ("malformed", "malformed")):
+                         ("malformed", "malformed"), ("not in the run's selection", "not_in_selection")):
         if marker in problem:
             return kind
     return "other"

@@ -195,3 +195,49 @@ def test_the_leaderboard_marks_an_entry_of_imported_predictions(cli, tmp_path):
     assert "PaperNet (imported predictions)" in (tmp_path / "lb" / "index.html").read_text()
     rows = json.loads((tmp_path / "lb" / "leaderboard.json").read_text())["boards"][0]["tasks"]["DF-D"]["rows"]
     assert rows[0]["imported_predictions"]["format"] == "jsonl"
+
+
+def test_a_score_beside_the_text_is_kept_and_a_score_alone_is_not_a_failure(cli, tmp_path):
+    from benchmaker import make_benchmark
+
+    bench = make_benchmark(tmp_path / "bench", n_real=2, n_per_category=2)
+    samples = [json.loads(line) for line in (bench / "manifest.jsonl").read_text().splitlines()]
+    lines = []
+    for index, s in enumerate(samples):
+        line = {"id": s["id"], "task": "DF-D", "score": 0.9 if s["label"] == "fake" else 0.1}
+        if index:  # the first has a score only, in a file where the others have text too
+            line["text"] = "Yes, it is forged." if s["label"] == "fake" else "No, it is real."
+        lines.append(line)
+    preds = tmp_path / "mixed.jsonl"
+    preds.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    code, _, err = cli("import-predictions", "jsonl", str(preds), "--bench", str(bench), "--out", str(tmp_path / "r"))
+    assert code == 0, err
+    record = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert record["metrics"]["DF-D"]["auc"]["value"] == 1.0  # every score kept, the score-only one too
+    logs = [json.loads(x) for x in (tmp_path / "r" / "samples-DF-D.jsonl").read_text().splitlines()]
+    first = next(r for r in logs if r["id"] == samples[0]["id"])
+    assert first["error"] is None and first["unparsed"] and first["score"] == pytest.approx(lines[0]["score"])
+    assert record["counts"]["DF-D"]["n_failed"] == 0
+
+
+def test_a_bad_line_is_counted_and_strict_refuses_before_writing(cli, tmp_path):
+    from benchmaker import make_benchmark
+
+    bench = make_benchmark(tmp_path / "bench", n_real=2, n_per_category=2)
+    samples = [json.loads(line) for line in (bench / "manifest.jsonl").read_text().splitlines()]
+    lines = [json.dumps({"id": s["id"], "task": "DF-D", "score": 0.5}) for s in samples[1:]]
+    preds = tmp_path / "p.jsonl"
+    preds.write_text("\n".join([*lines, "{not json"]) + "\n")
+    code, _, err = cli("import-predictions", "jsonl", str(preds), "--bench", str(bench), "--out", str(tmp_path / "a"))
+    assert code == 0, err  # counted, not fatal
+    report = json.loads((tmp_path / "a" / "import-report.json").read_text())
+    assert report["counts"]["malformed"] == 1 and report["counts"]["no_prediction"] == 1
+    code, _, err = cli("import-predictions", "jsonl", str(preds), "--bench", str(bench), "--out", str(tmp_path / "b"),
+                       "--strict")
+    assert code == 2 and "malformed line" in err
+    assert not (tmp_path / "b").exists()
+    preds.write_text("\n".join(lines) + "\n")  # well formed, but a sample of the split has no prediction
+    code, _, err = cli("import-predictions", "jsonl", str(preds), "--bench", str(bench), "--out", str(tmp_path / "c"),
+                       "--strict")
+    assert code == 2 and "has no prediction" in err and "nothing was written" in err
+    assert not (tmp_path / "c").exists()

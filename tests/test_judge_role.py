@@ -216,8 +216,8 @@ def test_two_judges_are_compared_and_the_figures_land_in_run_json(cli, tmp_path)
     names = [p.name for p in folder.path.glob("judgments-*.jsonl")]
     assert len(names) == 2  # each judge keeps its archive; the logs hold the latest
     code, out, err = _agree(cli, str(folder.path), "--list")
-    listed = out.split()
-    assert code == 0 and len(listed) == 2
+    listed = [line.split()[0] for line in out.splitlines()]
+    assert code == 0 and len(listed) == 2 and all("(6 judgments)" in line for line in out.splitlines())
     code, out, err = _agree(cli, str(folder.path), "--judges", f"{listed[0]},{listed[1]}", "--json")
     assert code == 0, err
     figures = json.loads(out)
@@ -225,6 +225,10 @@ def test_two_judges_are_compared_and_the_figures_land_in_run_json(cli, tmp_path)
     assert figures["criteria"]["completeness"]["spearman"] is None  # constant graders: correlation undefined
     stored = folder.read_record()["judge"]["agreement"]
     assert list(stored) == [f"{listed[0]} vs {listed[1]}"]
+    # a unique part of a name is enough, and the figures are recorded under the full names
+    code, out, err = _agree(cli, str(folder.path), "--judges", f"{listed[0][-8:]},{listed[1][-8:]}", "--json")
+    assert code == 0, err
+    assert json.loads(out)["judges"] == listed
 
 
 def test_human_ratings_are_compared_with_a_judge(cli, tmp_path):
@@ -305,3 +309,15 @@ def test_max_cost_stops_before_the_budget_and_records_what_was_not_asked(tmp_pat
     assert summary.tasks["AD"].failures["budget"] == len(refused)
     with pytest.raises(DfabenchError, match="--price-in"):
         judge_run(folder.path, constant_judge(4, max_cost=1.0), stream=sys.stderr)
+
+
+def test_a_sampled_judge_run_after_a_full_one_leaves_a_consistent_run(cli, tiny_bench, tmp_path):
+    out = tmp_path / "run"
+    assert cli("run", "--model", "constant", "--tasks", "AD", "--bench", str(tiny_bench), "--out", str(out),
+               "--no-progress", "--n-boot", "20")[0] == 0
+    judge_run(out, constant_judge(4, calibrate=False), stream=io.StringIO())
+    judge_run(out, constant_judge(4, calibrate=False, sample=3), stream=io.StringIO())
+    judged = [r for r in RunFolder(out).read_samples("AD") if r.get("judge")]
+    assert len(judged) == 3
+    code, stdout, _ = cli("verify", str(out))
+    assert code == 0, stdout

@@ -316,3 +316,17 @@ def test_chosen_option_phrasings() -> None:
     options = {"A": "FS", "B": "FR", "C": "FE", "D": "EFS"}
     assert [parse_category(x, options=options) for x in ("I'd choose B.", "答案：A", "**D** - synthesis")] == \
         ["FR", "FS", "EFS"]
+
+
+# found by a QA pass as a new user (issue 11): words that deny what follows as "not" does
+@pytest.mark.parametrize("text, label", [
+    ("The face is unlikely to be real.", "fake"),
+    ("The face is unlikely to be fake.", "real"),
+    ("The image is highly unlikely to have been manipulated.", "real"),
+    ("It is improbable that this face is genuine.", "fake"),
+    ("Chances are slim that this is a deepfake.", "real"),
+    ("I doubt this face has been manipulated.", "real"),
+    ("Far from real: the eyes are inconsistent.", "fake"),
+])
+def test_denying_words_flip_what_follows(text, label):
+    assert parse_detection(text) == label

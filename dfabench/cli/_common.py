@@ -11,8 +11,8 @@ from dfabench.errors import DfabenchError
 
 
 def parse_model_args(pairs: list[str] | None) -> dict[str, Any]:
-    """``["k=v", ...]`` -> dict; a value that parses as JSON (numbers, true/false, null, lists)
-    becomes that value, anything else stays a string."""
+    """``["k=v", ...]`` -> dict; a value that parses as JSON (numbers, true/false, null, lists, objects, a quoted
+    string) becomes that value, anything else stays the string as given (``text="{...}"`` passes JSON text)."""
     out: dict[str, Any] = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
@@ -23,7 +23,7 @@ def parse_model_args(pairs: list[str] | None) -> dict[str, Any]:
             raise DfabenchError(f"--model-arg {key!r} given twice")
         try:
             parsed = json.loads(value)
-            out[key] = parsed if isinstance(parsed, (int, float, bool, list, dict)) or parsed is None else value
+            out[key] = parsed
         except ValueError:
             out[key] = value
     return out

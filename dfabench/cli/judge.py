@@ -7,6 +7,7 @@ import argparse
 import sys
 
 from dfabench.cli._common import parse_model_args
+from dfabench.escape import terminal_text as clean
 from dfabench.judge.rubric import list_rubrics
 from dfabench.judge.settings import (
     CACHE_FILE,
@@ -18,6 +19,7 @@ from dfabench.judge.settings import (
     OUTPUT_MODES,
     JudgeSettings,
 )
+from dfabench.store import RunFolder
 
 
 def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
@@ -93,7 +95,22 @@ def judge_command(args: argparse.Namespace) -> int:
                         stream=sys.stdout if args.dry_run else sys.stderr)
     if args.dry_run:
         return 0
+    _print_scores(RunFolder(args.run_dir).read_record(), list(summary.tasks))
     return 1 if summary.n_failed else 0
+
+
+def _print_scores(record: dict, tasks: list[str]) -> None:
+    """The judged tasks' judge score (with its interval) and failure rate, on stdout."""
+    for task in tasks:
+        metrics = (record.get("metrics") or {}).get(task) or {}
+        score, rate = metrics.get("judge_score") or {}, metrics.get("judge_failure_rate") or {}
+        if score.get("value") is None:
+            print(f"{task}: judge_score undefined ({clean(score.get('reason') or 'the task scores no judge metric')})")
+            continue
+        interval = (f" [{score['ci_low']:.4f}, {score['ci_high']:.4f}]" if score.get("ci_low") is not None
+                    and score.get("ci_high") is not None else "")
+        failures = f", judge_failure_rate {rate['value']:.4f}" if rate.get("value") is not None else ""
+        print(f"{task}: judge_score {score['value']:.4f}{interval} over {score.get('n')} samples{failures}")
 
 
 add_arguments = add_judge_arguments

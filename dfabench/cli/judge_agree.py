@@ -10,7 +10,7 @@ from pathlib import Path
 from dfabench.cli._common import table
 from dfabench.errors import DfabenchError
 from dfabench.escape import terminal_text as clean
-from dfabench.judge.agree import CURRENT, HUMAN, archives, compare, grades_of, human_grades
+from dfabench.judge.agree import CURRENT, HUMAN, archives, compare, grades_of, human_grades, read_archive, resolve
 from dfabench.judge.rubric import load_rubric
 from dfabench.store import RunFolder, canonical_json
 
@@ -33,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
     record = folder.read_record()
     if args.list:
         for name in archives(folder):
-            print(name)
+            n = len(read_archive(folder.path / f"judgments-{name}.jsonl"))
+            print(f"{name}  ({n} judgments)")
         return 0
     judged = (record.get("judge") or {}).get("tasks") or {}
     if not judged:
@@ -60,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
         names.append(HUMAN)
     elif len(names) != 2:
         raise DfabenchError("--judges needs two judges, e.g. --judges current,gpt-4o (see --list), or one with --human")
+    names = [resolve(folder, name) for name in names]  # recorded under the full archive names
     folder.check_integrity(record, "compare its judges")
     snapshot = canonical_json(record)
     first = grades_of(folder, record, names[0], tasks)

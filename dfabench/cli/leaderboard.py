@@ -13,9 +13,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="leaderboard_command", metavar="ACTION", required=True)
     q = actions.add_parser("build", help="regenerate the leaderboard files (README.md, JSON, CSV, index.html, "
                                          "reports/) from the entries and the reported numbers")
-    q.add_argument("--entries", default="leaderboard/entries")
+    q.add_argument("--entries", default="leaderboard/entries",
+                   help="folder of submitted entries (default: leaderboard/entries, from the current folder)")
     q.add_argument("--reported", help="folder of reported entries (default: reported/ beside --entries)")
-    q.add_argument("--out", default="leaderboard")
+    q.add_argument("--out", default="leaderboard", help="folder for the outputs (default: leaderboard)")
     q.add_argument("--bench", action="append", metavar="DIR|smoke",
                    help="benchmark folder ('smoke': the built-in one): entries of it are checked against it (their "
                         "sample ids, labels; FL masks); repeatable")
@@ -23,7 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     q = actions.add_parser("submit", help="copy a run folder (record + per-sample logs) into the entries")
     q.add_argument("run_dir")
     q.add_argument("--name", help="entry name (default: model name and a short hash)")
-    q.add_argument("--entries", default="leaderboard/entries")
+    q.add_argument("--entries", default="leaderboard/entries",
+                   help="folder of submitted entries (default: leaderboard/entries, from the current folder)")
     q.add_argument("--force", action="store_true", help="replace an entry of the same name")
     q = actions.add_parser("check", help="the submission checker: schema, hashes, counts, every metric; prints a "
                                          "Markdown report for the review")

@@ -84,11 +84,18 @@ def _find(folder: RunFolder, wanted: str) -> str:
     names = archives(folder)
     matches = [n for n in names if n == wanted] or [n for n in names if wanted in n]
     if len(matches) != 1:
-        listed = ", ".join(names) or "none (judge the run first)"
-        how = "matches more than one" if matches else "matches none"
-        raise DfabenchError(f"judge {wanted!r} {how} of the judgment archives of {folder.path}: {listed} "
-                            f"(or '{CURRENT}': the judgments in the logs)")
+        if matches:
+            raise DfabenchError(f"judge {wanted!r} matches more than one judgment archive of {folder.path}: "
+                                f"{', '.join(matches)}; give more of the name")
+        raise DfabenchError(f"judge {wanted!r} matches none of the judgment archives of {folder.path}: "
+                            f"{', '.join(names) or 'none (judge the run first)'} (or '{CURRENT}': the judgments "
+                            "in the logs)")
     return matches[0]
+
+
+def resolve(folder: RunFolder, wanted: str) -> str:
+    """The full archive name ``wanted`` names (``current`` and ``human`` as they are)."""
+    return wanted if wanted in (CURRENT, HUMAN) else _find(folder, wanted)
 
 
 def grades_of(folder: RunFolder, record: dict[str, Any], which: str, tasks: list[str]) -> dict:

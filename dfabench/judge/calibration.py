@@ -173,8 +173,11 @@ def describe(report: dict[str, Any]) -> str:
         figures.append(f"reorder {bias['reorder']['mean_abs_difference']:.2f}")
     text = f"calibration ({report['set']}): {', '.join(parts)}" + (f"; {', '.join(figures)}" if figures else "")
     if report["flagged"]:
+        outside = report["out_of_range"]
         reasons = [f"{o['id']} ({o['kind']}) scored {o['score']:.2f}, expected {o['expected'][0]:.2f}-"
-                   f"{o['expected'][1]:.2f}" for o in report["out_of_range"][:3]]
+                   f"{o['expected'][1]:.2f}" for o in outside[:3]]
+        if len(outside) > 3:
+            reasons.append(f"{len(outside) - 3} more out of range (run.json judge.calibration)")
         if (bias.get("padding") or {}).get("raised"):
             reasons.append(f"padding raised {', '.join(bias['padding']['raised'])}")
         text += f"; FLAGGED: {'; '.join(reasons)}"

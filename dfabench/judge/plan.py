@@ -55,8 +55,12 @@ class TaskPlan:
     errors: dict[str, str] = field(default_factory=dict)  # sample id -> reason (no call possible)
     n_failed_samples: int = 0
     n_no_reference: int = 0
-    #: samples left out by ``--sample N`` (judged: a fixed, seeded subset)
-    n_not_sampled: int = 0
+    #: samples left out by ``--sample N`` (judged: a fixed, seeded subset); their earlier judgments are dropped
+    not_sampled: set[str] = field(default_factory=set)
+
+    @property
+    def n_not_sampled(self) -> int:
+        return len(self.not_sampled)
 
 
 def output_mode(settings: JudgeSettings, judge: RoleModel) -> str:
@@ -200,7 +204,7 @@ def plan_judging(folder: RunFolder, record: dict[str, Any], settings: JudgeSetti
         for sample in plan.records:
             sample_id = str(sample["id"])
             if chosen is not None and sample_id not in chosen:
-                plan.n_not_sampled += 1
+                plan.not_sampled.add(sample_id)
                 continue
             if sample.get("error"):
                 plan.n_failed_samples += 1

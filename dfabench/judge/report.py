@@ -98,7 +98,8 @@ def print_dry_run(plans: list[TaskPlan], settings: JudgeSettings, out: Any, judg
         elif output != "text":
             shown_request["response_format"] = {"type": output}
         shown = json.dumps(shown_request, indent=2, ensure_ascii=False)
-        out.write(f"first request ({first.task} {first.sample_id}):\n{shown}\n")
+        out.write(f"first request ({first.task} {first.sample_id}), as dfabench hands it to the judge model (its "
+                  f"plugin turns it into its own API call):\n{shown}\n")
 
 
 def print_summary(summary: JudgeSummary, settings: JudgeSettings, out: Any) -> None:

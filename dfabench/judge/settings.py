@@ -64,8 +64,7 @@ class JudgeSettings:
 
     def role(self) -> tuple[str, dict]:
         """The judge model's registered name and arguments (the openai shorthand filled in)."""
-        if self.max_cost is not None and (self.max_cost < 0 or (self.price_input is None
-                                                                 and self.price_output is None)):
+        if self.max_cost is not None and (self.max_cost < 0 or self.price_input is None or self.price_output is None):
             raise DfabenchError("--max-cost needs a budget >= 0 and the prices it is computed with (--price-in and "
                                 "--price-out, USD per million tokens)")
         if self.output not in OUTPUT_MODES:

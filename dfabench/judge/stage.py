@@ -280,6 +280,8 @@ def _apply(plan: TaskPlan, results: dict[str, CallResult], fallback: str) -> tup
         entry = by_id.get(str(sample["id"]))
         if entry is not None:
             sample["judge"] = entry
+        elif str(sample["id"]) in plan.not_sampled:
+            sample["judge"] = None  # outside this --sample subset: an earlier judgment is not this judge run's
         elif sample.get("error") or not answer_and_references(sample)[1]:
             sample["judge"] = None
     return models, outputs

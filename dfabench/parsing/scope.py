@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import re
 
-_VERBAL = r"not|no|never|neither|nor|none|nothing|nobody|isnt|doesnt|hardly|ruled out|rule out"
+# "unlikely / improbable / I doubt / chances are slim" deny what follows as "not" does (a lean, like "probably not")
+_VERBAL = (r"not|no|never|neither|nor|none|nothing|nobody|isnt|doesnt|hardly|ruled out|rule out|unlikely|"
+           r"improbable|doubt|doubtful|chances are slim|far from")
 _NOMINAL = r"without|lacks?|lacking|lack of|free of|free from|absence of|absent|rather than|instead of|unlike|" \
            r"as opposed to|other than"
 _NEGATOR = re.compile(r"\b(?:(?P<nominal>" + _NOMINAL + r")|(?P<verbal>" + _VERBAL + r"))\b")
