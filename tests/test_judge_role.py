@@ -321,3 +321,17 @@ def test_a_sampled_judge_run_after_a_full_one_leaves_a_consistent_run(cli, tiny_
     assert len(judged) == 3
     code, stdout, _ = cli("verify", str(out))
     assert code == 0, stdout
+
+
+def test_the_leaderboard_says_which_judge_made_the_judge_scores(cli, tiny_bench, tmp_path):
+    out = tmp_path / "run"
+    assert cli("run", "--model", "constant", "--tasks", "AD", "--bench", str(tiny_bench), "--out", str(out),
+               "--no-progress", "--n-boot", "20")[0] == 0
+    judge_run(out, constant_judge(4, calibrate=False), stream=io.StringIO())
+    assert cli("leaderboard", "submit", str(out), "--entries", str(tmp_path / "entries"))[0] == 0
+    code, _, err = cli("leaderboard", "build", "--entries", str(tmp_path / "entries"), "--out", str(tmp_path / "lb"),
+                       "--bench", str(tiny_bench))
+    assert code == 0, err
+    label = "constant / artifact-description v2"
+    assert f"`judge_score` by {label}" in (tmp_path / "lb" / "README.md").read_text()
+    assert f"<code>judge_score</code> by {label}" in (tmp_path / "lb" / "index.html").read_text()

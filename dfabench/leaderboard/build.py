@@ -154,6 +154,9 @@ def _board_data(loaded: list[Entry], by_fingerprint: dict[str, Path], ties: TieS
                 rows.append(_row(entry, task_id, columns, reference_identity, data["not_ranked"], board))
             if rows:
                 board["tasks"][task_id] = _ranked_task(items, task_id, columns, rows, ties)
+                # what besides the task spec made a column's numbers (the judge, the embedding model, ...)
+                board["tasks"][task_id]["origins"] = {c: reference_identity[(task_id, c)] for c in columns
+                                                      if reference_identity.get((task_id, c))}
         data["boards"].append(board)
     return data
 

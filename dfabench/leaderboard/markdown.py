@@ -106,6 +106,9 @@ def render_markdown(data: dict[str, Any]) -> str:
             lines += [f"> {markdown_text(board['description'])}", ""]
         for task_id, task in board["tasks"].items():
             lines += [f"### {markdown_text(task_id)}", "", *_ranking_note(task), _table(task), ""]
+            if task.get("origins"):
+                lines += ["Column origins: " + "; ".join(f"{markdown_code(c)} by {markdown_text(o)}"
+                                                         for c, o in task["origins"].items()) + ".", ""]
     if data["reported"]:
         lines += _reported(data["reported"])
     if data["not_ranked"]:

@@ -125,7 +125,16 @@ def _task_panel(board: dict[str, Any], task_id: str, task: dict[str, Any], not_r
             f'<p class="note">Split {html_text(board["split"])}, benchmark fingerprint '
             f'<code>{html_text(str(board["fingerprint"])[:12])}</code>. Ranked by <code>'
             f'{html_text(ranking["metric"])}</code> ({direction}; {how}).</p>'
-            + _ranked_table(task) + _breakdowns(task_id, task) + _reasons(reasons))
+            + _ranked_table(task) + _origins(task) + _breakdowns(task_id, task) + _reasons(reasons))
+
+
+def _origins(task: dict[str, Any]) -> str:
+    """What besides the task spec made a column's numbers: the judge identity, the embedding model, ..."""
+    origins = task.get("origins") or {}
+    if not origins:
+        return ""
+    return ('<p class="note">Column origins: ' + "; ".join(
+        f"<code>{html_text(c)}</code> by {html_text(o)}" for c, o in origins.items()) + ".</p>")
 
 
 def _reported_panel(rows: list[dict[str, Any]]) -> str:
