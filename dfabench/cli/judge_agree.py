@@ -81,6 +81,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"{clean(names[0])} vs {clean(names[1])} on {', '.join(tasks)} ({rubric.label}): {figures['n_common']} "
           f"samples graded by both ({figures['n_only_first']} by the first only, {figures['n_only_second']} by the "
           "second only)")
+    if not figures["n_common"]:
+        print("no sample was graded by both (an archive of a judge run whose judgments all failed is empty): every "
+              "figure is undefined")
     rows = []
     for name, values in [*figures["criteria"].items(), ("score (overall)", figures["score"])]:
         rows.append([name, values["n"], _fmt(values.get("spearman")), _fmt(values.get("kendall_tau_b")),

@@ -149,7 +149,8 @@ def run_calls(items: list[WorkItem], settings: JudgeSettings, cache: Any, tally:
                 for request in requests[start:]:
                     results[request.sample_id] = CallResult(ok=False, kind="budget", error=reason, attempts=0)
                 if progress is not None:
-                    progress.write(f"  stopped before the budget: {len(requests) - start} judgments not asked\n")
+                    progress.write(f"  stopped before the budget: spent {spent:.4f} USD, the next {len(chunk)} "
+                                   f"judgments are estimated at {estimate:.4f}; {len(requests) - start} not asked\n")
                 break
         ask(judge, chunk, on_batch=on_batch, batch_size=len(chunk))
         if settings.max_cost is not None:
