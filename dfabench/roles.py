@@ -13,11 +13,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from dfabench.answers import describe_exception
 from dfabench.errors import DfabenchError
 from dfabench.models import GenerateRequest, Model, Response
 from dfabench.plugins import get_manager
 from dfabench.records import ModelIdentity
-from dfabench.redact import redact
 
 
 @dataclass
@@ -98,9 +98,7 @@ def ask(role_model: RoleModel, requests: list[GenerateRequest], on_batch: Callab
                 raise DfabenchError(f"the {role_model.role} model returned {len(answers)} answers for {len(batch)} "
                                     "requests")
         except Exception as exc:  # noqa: BLE001 - a failing batch fails its items, never the stage
-            text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            answers = [Response(error=f"{type(exc).__name__}: {redact(text)}"[:500], error_kind="model_error")
-                       for _ in batch]
+            answers = [Response(error=describe_exception(exc), error_kind="model_error") for _ in batch]
         out.extend(answers)
         if on_batch is not None:
             on_batch(list(zip(batch, answers, strict=True)))

@@ -118,25 +118,23 @@ class _Builder:
                     self._command(f"{prog} {word}", f"{name} {word}", child, None)
             subcommands = "; ".join(f"{prog} {word} ...: {child.entry.help if child.entry else ''}".rstrip(": ")
                                     for word, child in node.children.items())
-            parser = argparse.ArgumentParser(prog=prog, epilog=f"subcommands: {subcommands}")
-            try:
-                entry.load_arguments()(parser)
-            except Exception as exc:  # noqa: BLE001 - a broken command is listed with its error, never missing
-                return self._broken(prog, name, node, _describe(exc))
-            parser.set_defaults(func=_run_handler(entry))
-            return parser
+            return self._with_arguments(prog, name, node, epilog=f"subcommands: {subcommands}")
         if node.children:
             parser = argparse.ArgumentParser(prog=prog, description=entry.help if entry else None)
             sub = parser.add_subparsers(dest=f"{name.replace(' ', '_')}_command", metavar="COMMAND")
             parser.set_defaults(func=_group_help(parser))
             self.add_children(sub, prog, name, node, selected)
             return parser
-        parser = argparse.ArgumentParser(prog=prog)
+        return self._with_arguments(prog, name, node)
+
+    def _with_arguments(self, prog: str, name: str, node: _Node, epilog: str | None = None) -> argparse.ArgumentParser:
+        """The parser of a command: its ``add_arguments``, then its handler (broken when the arguments fail)."""
+        parser = argparse.ArgumentParser(prog=prog, epilog=epilog)
         try:
-            entry.load_arguments()(parser)
+            node.entry.load_arguments()(parser)
         except Exception as exc:  # noqa: BLE001 - a broken command is listed with its error, never missing
             return self._broken(prog, name, node, _describe(exc))
-        parser.set_defaults(func=_run_handler(entry))
+        parser.set_defaults(func=_run_handler(node.entry))
         return parser
 
     def add_children(self, sub: Any, prog: str, prefix: str, node: _Node, selected: list[str] | None) -> None:

@@ -58,8 +58,12 @@ class Tally:
     def cost(self, settings: JudgeSettings) -> float | None:
         if settings.price_input is None and settings.price_output is None:
             return None
-        return (self.prompt_tokens * (settings.price_input or 0.0)
-                + self.completion_tokens * (settings.price_output or 0.0)) / 1e6
+        return token_cost(self.prompt_tokens, self.completion_tokens, settings)
+
+
+def token_cost(prompt_tokens: float, completion_tokens: float, settings: JudgeSettings) -> float:
+    """USD for these token counts at --price-in / --price-out (per million tokens; a missing price counts 0)."""
+    return (prompt_tokens * (settings.price_input or 0.0) + completion_tokens * (settings.price_output or 0.0)) / 1e6
 
 
 def _scrub(text: str) -> str:
@@ -156,14 +160,10 @@ def run_calls(items: list[WorkItem], settings: JudgeSettings, cache: Any, tally:
         if settings.max_cost is not None:
             for request in chunk:
                 result = results[request.sample_id]
-                spent += (_cost(result, settings) if result.prompt_tokens or result.completion_tokens
+                spent += (token_cost(result.prompt_tokens, result.completion_tokens, settings)
+                          if result.prompt_tokens or result.completion_tokens
                           else estimated_cost(by_key[request.sample_id], settings))
     return results
-
-
-def _cost(result: CallResult, settings: JudgeSettings) -> float:
-    return (result.prompt_tokens * (settings.price_input or 0.0)
-            + result.completion_tokens * (settings.price_output or 0.0)) / 1e6
 
 
 #: characters per token of the estimate (English text and JSON with a BPE tokenizer: about 4)
@@ -175,6 +175,4 @@ def estimated_cost(item: WorkItem, settings: JudgeSettings) -> float:
     counts nothing: give a margin in --max-cost when images are sent) and the whole reply limit as completion
     tokens, at --price-in / --price-out per million tokens."""
     chars = sum(len(part.get("text", "")) for message in item.messages for part in message["content"])
-    completion = settings.max_tokens or item.rubric.max_tokens
-    return ((chars / CHARS_PER_TOKEN) * (settings.price_input or 0.0)
-            + completion * (settings.price_output or 0.0)) / 1e6
+    return token_cost(chars / CHARS_PER_TOKEN, settings.max_tokens or item.rubric.max_tokens, settings)
