@@ -96,6 +96,8 @@ _COMMANDS = (
     ("judge", "judge", "LLM-judge the text tasks of a run (cached)"),
     ("judge agree", "judge_agree", "agreement of two judges, or of a judge and human ratings, on a judged run"),
     ("leaderboard", "leaderboard", "build the leaderboard from submitted runs"),
+    ("merge", "merge", "merge the shards of a run (`run --shard K/N`) into one run folder"),
+    ("sweep", "sweep", "a whole leaderboard round: models x tasks x benchmarks, judged, submitted, built"),
     ("verify", "verify", "reviewer check of a run folder or leaderboard entry"),
     ("chat", "chat", "interactive multi-turn analysis of one image"),
     ("export", "export", "export benchmark tasks for another harness (lmms-eval)"),

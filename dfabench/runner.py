@@ -13,41 +13,32 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import platform
 import sys
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dfabench import __version__, extract
-from dfabench.answers import (
-    NO_CATEGORIES,
-    AnswerError,
-    Item,
-    answer_payload,
-    choice_logprobs,
-    describe_exception,
-    sample_record,
-)
+from dfabench.answers import NO_CATEGORIES, Item, sample_record
 from dfabench.data.manifest import Benchmark, Sample, load_benchmark
 from dfabench.errors import DfabenchError
+from dfabench.executors import create_executor
+from dfabench.executors.local import DECODE_THREADS  # noqa: F401 - re-exported (it was defined here)
+from dfabench.executors.shards import shard_record, take_shard
 from dfabench.images import (  # noqa: F401 - DEFAULT_MAX_IMAGE_PIXELS, max_image_pixels re-exported
     DEFAULT_MAX_IMAGE_PIXELS,
-    ImageError,
-    decode_image,
     max_image_pixels,
 )
-from dfabench.models import GenerateRequest, Model, ScoreRequest
+from dfabench.models import Model
 from dfabench.plugins import get_manager
 from dfabench.progress import Progress
 from dfabench.records import ModelIdentity, judge_without_tasks
-from dfabench.redact import redact, scrub_value
+from dfabench.redact import scrub_value
 from dfabench.roles import check_role_entry, create_role_model
-from dfabench.selection import left_out_note, select_samples
+from dfabench.selection import ids_sha256, left_out_note, select_samples
 from dfabench.store import (
     CACHE_FILE,
     SCHEMA_VERSION,
@@ -59,10 +50,6 @@ from dfabench.store import (
     sha256_text,
 )
 from dfabench.tasks import TaskSpec
-
-#: threads decoding images ahead of the model (DFABENCH_DECODE_THREADS overrides)
-DECODE_THREADS = int(os.environ.get("DFABENCH_DECODE_THREADS") or max(1, min(4, os.cpu_count() or 1)))
-
 
 # --------------------------------------------------------------------------- options
 
@@ -85,6 +72,14 @@ class RunOptions:
     command: list[str] = field(default_factory=list)
     #: (registered model name, arguments) of the answer extractor (dfabench.extract), or None: rules only
     extractor: tuple[str, dict[str, Any]] | None = None
+    #: ``(K, N)``: predict shard K of N only (1-based; dfabench.executors.shards), or None: every sample
+    shard: tuple[int, int] | None = None
+    #: where the model answers: "local" (this process) or "ray" (actors; dfabench.executors.ray)
+    executor: str = "local"
+    #: the executor's settings: for "ray", ray_address, replicas, gpus_per_replica, cpus_per_replica
+    executor_options: dict[str, Any] = field(default_factory=dict)
+    #: at most N frames per source video (seeded; dfabench.selection), or None: every frame
+    frames_per_video: int | None = None
 
 
 def _environment() -> dict[str, Any]:
@@ -140,10 +135,13 @@ def _run(options: RunOptions, folder: RunFolder, stream=None) -> dict[str, Any]:
     selections: dict[str, dict[str, Any]] = {}
     for task in options.tasks:
         manager.parser_for(task)  # a spec naming an unregistered parser fails here, before any work
-        per_task[task.id], selections[task.id] = select_samples(task, pool, split, options.limit)
-    benchmark.check_files(s for samples in per_task.values() for s in samples)
+        per_task[task.id], selections[task.id] = select_samples(task, pool, split, options.limit,
+                                                                frames_per_video=options.frames_per_video,
+                                                                seed=options.seed)
+    shards = {task.id: take_shard(per_task[task.id], options.shard) for task in options.tasks}
+    benchmark.check_files(s for samples in shards.values() for s in samples)
     _check_reference_masks(benchmark, [s for t in options.tasks if t.reference == "mask_and_description"
-                                       for s in per_task[t.id]])
+                                       for s in shards[t.id]])
     bench_fingerprint = benchmark.fingerprint()
 
     previous = folder.read_record() if folder.exists() else None
@@ -158,10 +156,12 @@ def _run(options: RunOptions, folder: RunFolder, stream=None) -> dict[str, Any]:
 
     if options.extractor is not None:  # refused before any model call, not after the predictions
         check_role_entry("extractor", options.extractor[0])
-    model = entry.create(**options.model_args)
+    executor = create_executor(options.executor, entry, options.model_args, str(benchmark.root),
+                               options.executor_options, stream)
     try:
-        model.prepare(benchmark)
-        model_info = model_record(entry, options.model_args, model)
+        described = executor.start(benchmark)
+        model_info = described["record"]
+        capabilities = frozenset(described["capabilities"])
         kept = set((previous or {}).get("samples", {})) - {t.id for t in options.tasks}
         if previous is not None and kept and previous.get("model", {}).get("fingerprint") != model_info["fingerprint"]:
             raise DfabenchError(
@@ -181,6 +181,8 @@ def _run(options: RunOptions, folder: RunFolder, stream=None) -> dict[str, Any]:
             "tasks": {},
             "seed": options.seed,
             "limit": options.limit,
+            "frames_per_video": options.frames_per_video,
+            "shard": shard_record(options.shard),
             "n_boot": options.n_boot,
             "environment": _environment(),
             "judge": None,
@@ -199,7 +201,7 @@ def _run(options: RunOptions, folder: RunFolder, stream=None) -> dict[str, Any]:
         cache = ResponseCache(options.cache or folder.path / CACHE_FILE)
         try:
             for task in options.tasks:
-                capability = task.serves(model.capabilities)
+                capability = task.serves(capabilities)
                 task_info = {"version": task.version, "fingerprint": task.fingerprint, "spec": task.canonical(),
                              "capability": capability, "selection": selections[task.id]}
                 record["tasks"][task.id] = task_info
@@ -207,14 +209,17 @@ def _run(options: RunOptions, folder: RunFolder, stream=None) -> dict[str, Any]:
                 if note:
                     stream.write(note + "\n")
                 if capability is None:
-                    task_info["status"] = (f"n/a: the model has {sorted(model.capabilities) or 'no capabilities'}, "
+                    task_info["status"] = (f"n/a: the model has {sorted(capabilities) or 'no capabilities'}, "
                                            f"the task needs one of {list(task.requires)}")
                     stream.write(f"{task.id}: {task_info['status']}\n")
                     continue
                 settings = _settings_for(task, options)
                 task_info["generation"] = settings.to_dict()
-                samples_records = predict_task(model, model_info["fingerprint"], task, capability, settings,
-                                               per_task[task.id], benchmark, cache, options, folder, stream)
+                if options.shard is not None:
+                    task_info["shard"] = {**shard_record(options.shard), "n": len(shards[task.id]),
+                                          "ids_sha256": ids_sha256(s.id for s in shards[task.id])}
+                samples_records = predict_task(executor, described, task, capability, settings,
+                                               shards[task.id], benchmark, cache, options, folder, stream)
                 if (capability == "score" and task.parser == "category"
                         and not any(r["category_scores"] for r in samples_records)
                         and any(r["error"] == NO_CATEGORIES for r in samples_records)):
@@ -226,8 +231,9 @@ def _run(options: RunOptions, folder: RunFolder, stream=None) -> dict[str, Any]:
                 finished.append((task, samples_records))
         finally:
             cache.close()
+        record["executor"] = executor.record()
     finally:
-        model.close()
+        executor.close()
     if options.extractor is not None:
         _extract(options, folder, record, finished)
     # Scoring needs no model; the files are staged and committed (one switch, when run() returns)
@@ -324,6 +330,12 @@ def _check_same_run(folder: RunFolder, previous: dict[str, Any], model_name: str
             options.seed, options.limit, options.n_boot):
         problems.append(f"seed {previous.get('seed')} / limit {previous.get('limit')} / "
                         f"n-boot {previous.get('n_boot', 1000)}")
+    if previous.get("frames_per_video") != options.frames_per_video:
+        problems.append(f"frames per video {previous.get('frames_per_video')}")
+    old_shard = previous.get("shard")
+    if old_shard != shard_record(options.shard):
+        problems.append(f"shard {old_shard['index']}/{old_shard['count']}" if old_shard
+                        else "the whole run, not a shard")
     if problems:
         raise DfabenchError(f"{folder.path} already holds a different run ({'; '.join(problems)}); "
                             "choose another --out (nothing was changed)")
@@ -337,10 +349,13 @@ def _batches(items: list[Item], size: int) -> Iterator[list[Item]]:
         yield items[start:start + size]
 
 
-def predict_task(model: Model, model_fingerprint: str, task: TaskSpec, capability: str, settings,
+def predict_task(executor, described: dict[str, Any], task: TaskSpec, capability: str, settings,
                  samples: list[Sample], benchmark: Benchmark, cache: ResponseCache, options: RunOptions,
                  folder: RunFolder, stream=None) -> list[dict[str, Any]]:
-    """Predict one task; returns the per-sample records (in sample order)."""
+    """Predict one task on ``executor`` (:mod:`dfabench.executors`); returns the per-sample records (in
+    sample order). The answers are committed to the response cache here, batch by batch, as they come
+    back: the driver is the cache's one writer, wherever the model runs."""
+    model_fingerprint = described["record"]["fingerprint"]
     settings_dict = settings.to_dict()
     task_fingerprint = task.fingerprint
     static_messages = task.messages() if task.reference != "conversation" else None
@@ -358,130 +373,31 @@ def predict_task(model: Model, model_fingerprint: str, task: TaskSpec, capabilit
                         benchmark.image_sha256(sample))  # the image's content: the hashes the fingerprint took
         items.append(Item(sample, key, prompt_hash, messages))
 
-    batch_size = options.batch_size or getattr(model, "default_batch_size", 8) or 8
-    cacheable = bool(getattr(model, "deterministic", True)) and settings.deterministic
+    batch_size = options.batch_size or described["default_batch_size"]
+    cacheable = described["deterministic"] and settings.deterministic
     progress = Progress(len(items), task.id, enabled=options.progress, stream=stream)
-    root = str(benchmark.root)
     results: dict[str, dict[str, Any]] = {}
-    # Images of the next batch are decoded (by DECODE_THREADS threads; PIL releases the GIL while
-    # decompressing) while the model answers the current one.
-    decoders = ThreadPoolExecutor(max_workers=DECODE_THREADS, thread_name_prefix="dfabench-decode")
 
-    def decode_one(path: str) -> Any:
-        try:
-            return decode_image(path)
-        except ImageError as exc:
-            return exc
+    def with_cache_hits() -> Iterator[tuple[list[Item], dict[str, Any]]]:
+        for batch in _batches(items, batch_size):  # looked up when the executor asks for the batch
+            yield batch, cache.get_many([item.key for item in batch]) if cacheable else {}
 
-    def decode_batch(batch: list[Item], found: dict[str, Any]) -> dict[str, Any]:
-        todo = [item for item in batch if item.key not in found]
-        paths = [os.path.join(root, item.sample.image) for item in todo]
-        decoded = decoders.map(decode_one, paths) if len(paths) > 1 else map(decode_one, paths)
-        return {item.sample.id: image for item, image in zip(todo, decoded, strict=True)}
-
-    batches = list(_batches(items, batch_size))
-    try:
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dfabench-prefetch") as pool:
-            pending: Future | None = None
-            lookups = [cache.get_many([item.key for item in batch]) if cacheable else {} for batch in batches[:1]]
-            if batches:
-                pending = pool.submit(decode_batch, batches[0], lookups[0])
-            for index, batch in enumerate(batches):
-                found, lookups[index] = lookups[index], {}
-                images = pending.result() if pending is not None else {}
-                if index + 1 < len(batches):
-                    lookups.append(cache.get_many([item.key for item in batches[index + 1]]) if cacheable else {})
-                    pending = pool.submit(decode_batch, batches[index + 1], lookups[index + 1])
-                else:
-                    pending = None
-                answered = _answer_batch(model, task, capability, settings, batch, found, images, root)
-                to_cache = []
-                n_cached = n_failed = 0
-                for item in batch:
-                    outcome = answered[item.sample.id]
-                    if outcome.get("cached"):
-                        n_cached += 1
-                    if outcome.get("error"):
-                        n_failed += 1
-                    elif cacheable and not outcome.get("cached") and outcome.get("cacheable", True):
-                        to_cache.append((item.key, outcome["payload"]))
-                    results[item.sample.id] = outcome
-                cache.put_many(to_cache)
-                progress.update(len(batch), cached=n_cached, failed=n_failed)
-    finally:
-        decoders.shutdown(cancel_futures=True)
+    for batch, answered in executor.answer(task, capability, settings, with_cache_hits(), str(benchmark.root)):
+        to_cache = []
+        n_cached = n_failed = 0
+        for item in batch:
+            outcome = answered[item.sample.id]
+            if outcome.get("cached"):
+                n_cached += 1
+            if outcome.get("error"):
+                n_failed += 1
+            elif cacheable and not outcome.get("cached") and outcome.get("cacheable", True):
+                to_cache.append((item.key, outcome["payload"]))
+            results[item.sample.id] = outcome
+        cache.put_many(to_cache)
+        progress.update(len(batch), cached=n_cached, failed=n_failed)
     progress.close()
 
     parse = functools.lru_cache(maxsize=1 << 16)(get_manager().parser_for(task))  # answers repeat; parsers are pure
     return [sample_record(task, item, results[item.sample.id], folder, parse, model_fingerprint)
             for item in items]
-
-
-def _answer_batch(model: Model, task: TaskSpec, capability: str, settings, batch: list[Item],
-                  found: dict[str, Any], images: dict[str, Any], root: str) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    todo: list[tuple[Item, Any]] = []
-    for item in batch:
-        if item.key in found:
-            try:  # a cache written by an earlier version may hold answers the contract now refuses
-                choice_logprobs(found[item.key].get("choice_logprobs"), task)
-            except AnswerError as exc:
-                out[item.sample.id] = {"error": f"model: {exc}", "payload": None, "cached": True, "model_s": 0.0}
-                continue
-            out[item.sample.id] = {"payload": found[item.key], "cached": True, "model_s": 0.0}
-            continue
-        image = images.get(item.sample.id)
-        if isinstance(image, Exception):
-            out[item.sample.id] = {"error": f"image: {image}", "payload": None, "model_s": 0.0}
-            continue
-        todo.append((item, image))
-    if not todo:
-        return out
-
-    def make_request(item: Item, image):
-        path = os.path.join(root, item.sample.image)
-        if capability == "score":
-            return ScoreRequest(sample_id=item.sample.id, image=image, image_path=path, task=task.id,
-                                reference=task.reference)
-        return GenerateRequest(sample_id=item.sample.id, image=image, image_path=path, messages=item.messages,
-                               settings=settings, task=task.id, choices=task.choices, reference=task.reference)
-
-    call: Callable = model.score if capability == "score" else model.generate
-    requests = [make_request(item, image) for item, image in todo]
-    sizes = {item.sample.id: getattr(image, "size", None) for item, image in todo}  # (width, height)
-    start = time.perf_counter()
-    try:
-        answers = call(requests)
-        if len(answers) != len(requests):
-            raise DfabenchError(f"the model returned {len(answers)} answers for {len(requests)} requests")
-        elapsed = (time.perf_counter() - start) / len(requests)
-        pairs = [(item, answer, elapsed, None) for (item, _), answer in zip(todo, answers, strict=True)]
-    except Exception as batch_exc:  # noqa: BLE001 - retried one by one below
-        if len(requests) == 1:
-            pairs = [(todo[0][0], None, time.perf_counter() - start, describe_exception(batch_exc))]
-        else:
-            pairs = []
-            for (item, _), request in zip(todo, requests, strict=True):
-                one_start = time.perf_counter()
-                try:
-                    answer = call([request])
-                    if len(answer) != 1:
-                        raise DfabenchError(f"the model returned {len(answer)} answers for 1 request")
-                    pairs.append((item, answer[0], time.perf_counter() - one_start, None))
-                except Exception as exc:  # noqa: BLE001
-                    pairs.append((item, None, time.perf_counter() - one_start, describe_exception(exc)))
-    for item, answer, seconds, error in pairs:
-        if error is None and answer is not None and getattr(answer, "error", None):
-            error = f"model: {redact(answer.error)}"
-        if error is not None:
-            out[item.sample.id] = {"error": error, "payload": None, "model_s": seconds}
-            continue
-        try:
-            payload, cacheable = answer_payload(answer, task, sizes.get(item.sample.id))
-        except AnswerError as exc:
-            out[item.sample.id] = {"error": f"model: {exc}", "payload": None, "model_s": seconds}
-            continue
-        out[item.sample.id] = {"payload": payload, "cached": False, "model_s": seconds, "cacheable": cacheable}
-    return out
-
-

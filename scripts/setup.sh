@@ -54,7 +54,7 @@ dev)
     for plugin in dfabench-baselines dfabench-hf dfabench-dfagpt dfabench-openai dfabench-lmms; do
         plugins+=(-e "$root/plugins/$plugin")
     done
-    pip_install -e "$root[smoke,text,embeddings,judge,test]" "${plugins[@]}"
+    pip_install -e "$root[smoke,text,embeddings,judge,ray,test]" "${plugins[@]}"
     # WordNet for METEOR, installed once into dfabench's data folder (offline afterwards).
     if ! "$venv/bin/dfabench" resources status | grep -q "^wordnet: WordNet"; then
         "$venv/bin/dfabench" resources wordnet \

@@ -19,7 +19,7 @@ from dfabench.plugins import PluginManager, reset_manager
 
 TESTS = Path(__file__).parent
 CORE_COMMANDS = ["plugins", "models", "tasks", "importers", "bench", "import", "import-predictions", "run", "score",
-                 "judge", "leaderboard", "verify", "chat", "export", "resources", "view"]
+                 "judge", "leaderboard", "merge", "sweep", "verify", "chat", "export", "resources", "view"]
 
 
 @pytest.fixture

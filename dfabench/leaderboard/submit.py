@@ -25,6 +25,10 @@ def submit_run(run_dir: Path, entries: Path, *, name: str | None = None, force: 
 
     folder = RunFolder(run_dir)
     record = folder.read_record()
+    shard = record.get("shard")
+    if shard:
+        raise DfabenchError(f"{run_dir} is shard {shard.get('index')}/{shard.get('count')} of a run, not a run: "
+                            "`dfabench merge` its shards into one folder and submit that")
     report = verify(run_dir)
     if not report.ok:
         raise DfabenchError(f"{run_dir} does not verify; fix it before submitting: "
