@@ -8,18 +8,23 @@ and the benchmark (:func:`check_benchmark`). :mod:`dfabench.verify` reads the ru
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from dfabench.data.manifest import load_benchmark
 from dfabench.errors import DfabenchError
 from dfabench.metrics import MetricContext
 from dfabench.metrics.judge import judge_metrics
 from dfabench.records import JudgeIdentity, run_judge_identity
-from dfabench.selection import ids_sha256, select_samples
+from dfabench.records.sample import SampleColumns, StringColumn
+from dfabench.selection import select_samples
 
 #: re-derived numbers must agree to this absolute difference (floating-point summation order only)
 EXACT = 1e-9
@@ -90,21 +95,46 @@ def short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def check_log(report: VerifyReport, record: dict[str, Any], task_id: str, samples: list[dict[str, Any]]) -> None:
-    """A log's records name its task and the run's model, and are exactly the recorded selection."""
-    other_task = [r for r in samples if r.get("task") != task_id]
-    report.check(not other_task, f"{task_id}: every per-sample record names the task",
-                 f"{task_id}: {len(other_task)} per-sample records name another task "
-                 f"(e.g. {short(other_task[0].get('task')) if other_task else ''})")
+def _columns(samples: Sequence[dict[str, Any]]) -> SampleColumns:
+    """The compact columns of a log (:class:`dfabench.store.SampleLog`) or of a list of records."""
+    columns = getattr(samples, "columns", None)
+    return columns if isinstance(columns, SampleColumns) else SampleColumns.from_records(samples)
+
+
+def sorted_ids_sha256(ids: Iterable[Any]) -> str:
+    """:func:`dfabench.selection.ids_sha256` (the SHA-256 of the sorted ids, one per line), hashed as it
+    goes: no joined text of a million ids."""
+    digest = hashlib.sha256()
+    for k, sample_id in enumerate(sorted(str(i) for i in ids)):
+        digest.update((sample_id if k == 0 else "\n" + sample_id).encode("utf-8"))
+    return digest.hexdigest()
+
+
+def check_log(report: VerifyReport, record: dict[str, Any], task_id: str, samples: Sequence[dict[str, Any]]) -> None:
+    """A log's records name its task and the run's model, and are exactly the recorded selection.
+
+    ``samples``: the records, or a log read as columns (:class:`dfabench.store.SampleLog`)."""
+    columns = _columns(samples)
+    tasks = columns["task"]
+    other_task = tasks.rows_where(lambda v: v != task_id)
+    n_other = int(other_task.sum())
+    report.check(not n_other, f"{task_id}: every per-sample record names the task",
+                 f"{task_id}: {n_other} per-sample records name another task "
+                 f"(e.g. {short(tasks[int(np.flatnonzero(other_task)[0])]) if n_other else ''})")
     fingerprint = record["model"].get("fingerprint")
-    foreign = Counter(str(r.get("model_fingerprint")) for r in samples if r.get("model_fingerprint") != fingerprint)
+    fingerprints = columns["model_fingerprint"]
+    counts = np.bincount(fingerprints.codes, minlength=len(fingerprints.values))
+    foreign: Counter[str] = Counter()
+    for code, value in enumerate(fingerprints.values):  # codes in order of first appearance, as the records go
+        if value != fingerprint and counts[code]:
+            foreign[str(value)] += int(counts[code])
     report.check(not foreign, f"{task_id}: every per-sample record was produced by the recorded model",
                  f"{task_id}: {sum(foreign.values())} per-sample records carry another model fingerprint "
                  f"({', '.join('none' if f == 'None' else f[:12] for f in foreign)}) than run.json's model "
                  f"({str(fingerprint)[:12]})")
 
-    ids = [str(r["id"]) for r in samples]
-    duplicated = sorted(i for i, n in Counter(ids).items() if n > 1)
+    duplicated = columns.duplicate_ids() if isinstance(columns.ids, StringColumn) else sorted(
+        i for i, n in Counter(str(i) for i in columns.ids).items() if n > 1)
     report.check(not duplicated, f"{task_id}: no sample is logged twice",
                  f"{task_id}: {len(duplicated)} sample ids are logged more than once (e.g. {duplicated[:3]})")
     selection = record["tasks"][task_id].get("selection")
@@ -112,11 +142,20 @@ def check_log(report: VerifyReport, record: dict[str, Any], task_id: str, sample
         report.fail(f"{task_id}: run.json has no selection record for the task (which samples were asked is "
                     "unknown); re-run it with this dfabench")
         return
-    report.check(selection.get("n") == len(ids) and selection.get("ids_sha256") == ids_sha256(ids),
-                 f"{task_id}: the log holds the recorded selection ({len(ids)} samples)",
-                 f"{task_id}: the log holds {len(ids)} samples whose ids are not the recorded selection "
-                 f"({short(selection.get('n'))} samples, ids {str(selection.get('ids_sha256'))[:12]}): samples "
-                 "were removed or added after the run")
+    n = columns.n
+    part = record["tasks"][task_id].get("shard") if record.get("shard") else None
+    if isinstance(part, dict):  # a shard's log holds its part of the selection (dfabench.executors.shards)
+        report.check(part.get("n") == n and part.get("ids_sha256") == sorted_ids_sha256(columns.ids),
+                     f"{task_id}: the log holds the recorded shard of the selection ({n} samples)",
+                     f"{task_id}: the log holds {n} samples whose ids are not the recorded shard "
+                     f"({short(part.get('n'))} samples, ids {str(part.get('ids_sha256'))[:12]}): samples were "
+                     "removed or added after the run")
+    else:
+        report.check(selection.get("n") == n and selection.get("ids_sha256") == sorted_ids_sha256(columns.ids),
+                     f"{task_id}: the log holds the recorded selection ({n} samples)",
+                     f"{task_id}: the log holds {n} samples whose ids are not the recorded selection "
+                     f"({short(selection.get('n'))} samples, ids {str(selection.get('ids_sha256'))[:12]}): samples "
+                     "were removed or added after the run")
     problems = selection_problems(selection, record)
     report.check(not problems, f"{task_id}: the selection record is consistent with the split and the limit",
                  f"{task_id}: the selection record is inconsistent: {'; '.join(problems)}")
@@ -171,13 +210,14 @@ def check_judge(report: VerifyReport, record: dict[str, Any], rederived: dict[st
     for task_id, samples in sorted(logs.items()):
         seen: Counter[tuple[Any, ...]] = Counter()  # JudgeIdentity.key() -> samples
         named: dict[tuple[Any, ...], JudgeIdentity] = {}
-        for sample in samples:
-            result = sample.get("judge")
-            if (isinstance(result, dict) and not result.get("by_rule") and result.get("error") is None
+        judged = _columns(samples)["judge"]
+        times = np.bincount(judged.codes, minlength=len(judged.values))
+        for code, result in enumerate(judged.values):  # in order of first appearance, as the records go
+            if (times[code] and isinstance(result, dict) and not result.get("by_rule") and result.get("error") is None
                     and result.get("score") is not None):
                 identity = JudgeIdentity.from_dict(result)
                 named.setdefault(identity.key(), identity)
-                seen[identity.key()] += 1
+                seen[identity.key()] += int(times[code])
         claimed = run_judge_identity(record, task_id)
         if seen:
             if claimed is None:
@@ -221,21 +261,31 @@ def check_benchmark(report: VerifyReport, record: dict[str, Any], bench: Path,
         if task is None:
             continue
         mismatches = []
-        for sample_record in samples:
-            sample = by_id.get(str(sample_record["id"]))
+        columns = _columns(samples)
+        labels, categories, references = columns["label"], columns["category"], columns["reference"]
+        for row, sample_id in enumerate(columns.ids):
+            sample = by_id.get(str(sample_id))
             if sample is None:
-                mismatches.append(f"{sample_record['id']}: not in the benchmark")
-            elif (sample_record.get("label") != sample.label or sample_record.get("category") != sample.category
-                  or sample_record.get("reference") != task.reference_of(sample)):
-                mismatches.append(f"{sample_record['id']}: label/category/reference differ from the benchmark")
+                mismatches.append(f"{sample_id}: not in the benchmark")
+            elif (labels[row] != sample.label or categories[row] != sample.category
+                  or references[row] != task.reference_of(sample)):
+                mismatches.append(f"{sample_id}: label/category/reference differ from the benchmark")
         report.check(not mismatches, f"{task_id}: every logged sample matches the benchmark",
                      f"{task_id}: {len(mismatches)} logged samples do not match the benchmark "
                      f"({'; '.join(mismatches[:3])})")
         if pool is None:
             continue
-        chosen, selection = select_samples(task, pool, str(split), limit if isinstance(limit, int) else None)
+        fpv = record.get("frames_per_video")
+        chosen, selection = select_samples(task, pool, str(split), limit if isinstance(limit, int) else None,
+                                           frames_per_video=fpv if isinstance(fpv, int) else None,
+                                           seed=record.get("seed") if isinstance(record.get("seed"), int) else 0)
+        shard = record.get("shard")
+        if isinstance(shard, dict) and isinstance(shard.get("index"), int) and isinstance(shard.get("count"), int):
+            from dfabench.executors.shards import take_shard
+
+            chosen = take_shard(chosen, (shard["index"], shard["count"]))
         wanted = {s.id for s in chosen}
-        logged = {str(r["id"]) for r in samples}
+        logged = {str(i) for i in columns.ids}
         missing, extra = sorted(wanted - logged), sorted(logged - wanted)
         report.check(not missing and not extra,
                      f"{task_id}: the logged samples are exactly the benchmark's selection ({len(wanted)} of "

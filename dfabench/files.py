@@ -57,9 +57,15 @@ def samples_file_name(task: str) -> str:
     return f"samples-{task}.jsonl"
 
 
+def sample_line(record: dict[str, Any]) -> str:
+    """One line of a per-sample log (with its newline): the record as JSON."""
+    return json.dumps(record, ensure_ascii=False, default=str) + "\n"
+
+
 def samples_text(records: Iterable[dict[str, Any]]) -> str:
-    """The bytes (as text) of a per-sample log: one JSON object per line."""
-    return "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records)
+    """The bytes (as text) of a per-sample log: one JSON object per line (a log is written line by line,
+    :meth:`dfabench.transaction.Transaction.write_samples`; this is the same text at once)."""
+    return "".join(sample_line(r) for r in records)
 
 
 def record_text(record: dict[str, Any]) -> str:

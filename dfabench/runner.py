@@ -28,8 +28,10 @@ from dfabench.errors import DfabenchError
 from dfabench.executors import create_executor
 from dfabench.executors.local import DECODE_THREADS  # noqa: F401 - re-exported (it was defined here)
 from dfabench.executors.shards import shard_record, take_shard
-from dfabench.images import (  # noqa: F401 - DEFAULT_MAX_IMAGE_PIXELS, max_image_pixels re-exported
+from dfabench.images import (  # noqa: F401 - re-exported (benchmarks and plugins import them from here)
     DEFAULT_MAX_IMAGE_PIXELS,
+    ImageError,
+    decode_image,
     max_image_pixels,
 )
 from dfabench.models import Model

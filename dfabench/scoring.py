@@ -3,19 +3,29 @@
 ``dfabench score RUN_DIR`` re-reads the per-sample logs and recomputes everything with the seed
 of the run, so it gives the numbers of the run again, exactly; the same function is what
 ``dfabench judge`` calls after judging and what ``dfabench verify`` compares against.
+
+Streaming. A log is read once as compact columns (:meth:`dfabench.store.RunFolder.sample_log`, a few
+dozen bytes a sample); the metric providers get that :class:`~dfabench.store.SampleLog`, a sequence of
+the records (iterating it reads them again from the file, one at a time), and the built-in ones read its
+columns instead; the log is then written again line by line, each record with its per-sample metrics
+merged in, hashed as it is written. So a run of a million samples is scored in flat memory, to the same
+bytes as :func:`score_records` on the list of its records gives. Records already in memory (the run
+stage, the judge stage) are scored as a list, in place, as before; so is a log whose ids are not unique
+(which ``dfabench verify`` refuses anyway).
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dfabench.errors import DfabenchError
-from dfabench.metrics import MetricContext, MetricOutput, MetricResult
+from dfabench.metrics import MetricContext, MetricOutput, MetricResult, RowValues
 from dfabench.redact import redact
-from dfabench.store import RunFolder, Transaction, samples_file_name
+from dfabench.store import RunFolder, SampleLog, Transaction, samples_file_name
 from dfabench.tasks import TaskSpec
 
 
@@ -29,8 +39,13 @@ class TaskScores:
     tolerances: dict[str, float] = field(default_factory=dict)
 
 
-def count_outcomes(records: list[dict[str, Any]]) -> dict[str, int]:
+def count_outcomes(records: Sequence[dict[str, Any]]) -> dict[str, int]:
     """``n`` samples, ``n_failed`` (the model or the image failed), ``n_unparsed`` (answered, not parseable)."""
+    columns = getattr(records, "columns", None)
+    if columns is not None:
+        failed = columns.truthy("error")
+        n_unparsed = int((~failed & columns.truthy("unparsed")).sum())
+        return {"n": len(records), "n_failed": int(failed.sum()), "n_unparsed": n_unparsed}
     n_failed = sum(1 for r in records if r.get("error"))
     n_unparsed = sum(1 for r in records if not r.get("error") and r.get("unparsed"))
     return {"n": len(records), "n_failed": n_failed, "n_unparsed": n_unparsed}
@@ -40,10 +55,59 @@ def score_records(task: TaskSpec, records: list[dict[str, Any]], *, seed: int = 
                   bench_root: str | None = None, run_dir: str | None = None, stream=None) -> TaskScores:
     """Run every metric provider of ``task`` on ``records``; per-sample values are written into
     each record's ``metrics`` (in place)."""
+    scores, parts = _run_providers(task, records, seed=seed, n_boot=n_boot, bench_root=bench_root,
+                                   run_dir=run_dir, stream=stream)
+    merged: dict[Any, dict[str, Any]] = {}
+    for part in parts:
+        for sample_id, values in part.items():
+            merged.setdefault(sample_id, {}).update(values)
+    by_id = {r["id"]: r for r in records}
+    for sample_id, values in merged.items():
+        record = by_id.get(sample_id)
+        if record is not None:
+            record["metrics"] = {**(record.get("metrics") or {}), **values}
+    return scores
+
+
+def score_log(task: TaskSpec, log: SampleLog, *, seed: int = 0, n_boot: int = 1000, bench_root: str | None = None,
+              run_dir: str | None = None, stream=None) -> tuple[TaskScores, list[Mapping[Any, dict[str, Any]]]]:
+    """:func:`score_records` of a log read as columns (its ids unique): the scores, and the providers'
+    per-sample values in provider order, for :func:`scored_records` to merge into the records as the log is
+    written again."""
+    return _run_providers(task, log, seed=seed, n_boot=n_boot, bench_root=bench_root, run_dir=run_dir,
+                          stream=stream)
+
+
+_MISSING = object()
+
+
+def scored_records(log: Sequence[dict[str, Any]],
+                   parts: list[Mapping[Any, dict[str, Any]]]) -> Iterator[dict[str, Any]]:
+    """The records of ``log`` one by one, each with the per-sample values of ``parts`` merged into its
+    ``metrics`` as :func:`score_records` merges them (the ids are unique)."""
+    lookups = [(part.at_row, True) if isinstance(part, RowValues) else (part.get, False) for part in parts if part]
+    for row, record in enumerate(log):
+        values: dict[str, Any] | None = None
+        for lookup, by_row in lookups:
+            found = lookup(row) if by_row else lookup(record["id"], _MISSING)
+            if (found is None and by_row) or found is _MISSING:
+                continue
+            if values is None:
+                values = {}
+            values.update(found)
+        if values is not None:
+            record["metrics"] = {**(record.get("metrics") or {}), **values}
+        yield record
+
+
+def _run_providers(task: TaskSpec, records: Sequence[dict[str, Any]], *, seed: int, n_boot: int,
+                   bench_root: str | None, run_dir: str | None,
+                   stream) -> tuple[TaskScores, list[Mapping[Any, dict[str, Any]]]]:
     from dfabench.plugins import get_manager
 
     registry = get_manager().metrics
     output = MetricOutput()
+    parts: list[Mapping[Any, dict[str, Any]]] = []
     errors: dict[str, str] = {}
     tolerances: dict[str, float] = {}
     for provider_name in task.metrics:
@@ -59,19 +123,16 @@ def score_records(task: TaskSpec, records: list[dict[str, Any]], *, seed: int = 
             errors[provider_name] = f"{type(exc).__name__}: {redact(exc)}"  # a download URL may be signed
             (stream or sys.stderr).write(f"{task.id}: metric {provider_name!r} failed: {errors[provider_name]}\n")
             continue
-        output.merge(result)
+        output.metrics.update(result.metrics)
+        output.breakdowns.update(result.breakdowns)
+        parts.append(result.per_sample)
         if entry.tolerance:
             tolerances.update((name, float(entry.tolerance)) for name in result.metrics)
-    by_id = {r["id"]: r for r in records}
-    for sample_id, values in output.per_sample.items():
-        record = by_id.get(sample_id)
-        if record is not None:
-            record["metrics"] = {**(record.get("metrics") or {}), **values}
     scores = TaskScores(counts=count_outcomes(records), breakdowns=dict(output.breakdowns), tolerances=tolerances)
     scores.metrics = {name: _result_dict(value) for name, value in output.metrics.items()}
     if errors:
         scores.breakdowns["metric_errors"] = errors
-    return scores
+    return scores, parts
 
 
 def metric_errors(record: dict[str, Any]) -> list[str]:
@@ -106,7 +167,8 @@ def rescore_record(folder: RunFolder, record: dict[str, Any], tasks: list[str] |
     """Recompute metrics into ``record`` (a copy is not made). Task specs come from the record
     itself, so a run is re-scored with the spec it was run with.
 
-    ``samples``: per-sample records to score instead of the folder's logs (e.g. just judged);
+    ``samples``: per-sample records to score instead of the folder's logs (e.g. just judged: a list, whose
+    records get their per-sample metrics in place), or a :class:`SampleLog` (scored as columns);
     ``write_samples``: stage the re-scored logs in ``tx`` and update their SHA-256 in ``record``
     (the caller stages run.json and commits); ``tolerances``: filled with each task's
     :attr:`TaskScores.tolerances` (``dfabench verify`` compares with them)."""
@@ -124,19 +186,34 @@ def rescore_record(folder: RunFolder, record: dict[str, Any], tasks: list[str] |
             continue
         spec = task_from_record(task_id, info, folder.record_path)
         records = (samples or {}).get(task_id)
+        log, owned = None, records is None
         if records is None:
-            records = folder.read_samples(task_id)
-        scored = score_records(spec, records, seed=seed, n_boot=n_boot, bench_root=bench_root,
-                               run_dir=str(folder.path), stream=stream)
+            log = folder.sample_log(task_id)
+            if log.columns.duplicate_ids():  # per-sample values go by id: the list path, as it always did
+                log.close()
+                log, records = None, folder.read_samples(task_id)
+        elif isinstance(records, SampleLog):
+            log, records = records, None
+        if log is not None:
+            try:
+                scored, parts = score_log(spec, log, seed=seed, n_boot=n_boot, bench_root=bench_root,
+                                          run_dir=str(folder.path), stream=stream)
+                digest = tx.write_samples(task_id, scored_records(log, parts)) if write_samples else None
+            finally:
+                if owned:
+                    log.close()
+        else:
+            scored = score_records(spec, records, seed=seed, n_boot=n_boot, bench_root=bench_root,
+                                   run_dir=str(folder.path), stream=stream)
+            digest = tx.write_samples(task_id, records) if write_samples else None
         record.setdefault("metrics", {})[task_id] = scored.metrics
         record.setdefault("counts", {})[task_id] = scored.counts
         record.setdefault("breakdowns", {})[task_id] = scored.breakdowns
         if tolerances is not None:
             tolerances[task_id] = scored.tolerances
         if write_samples:
-            digest = tx.write_samples(task_id, records)
-            log = record.setdefault("samples", {}).get(task_id) or {}
-            record["samples"][task_id] = {**log, "file": samples_file_name(task_id), "sha256": digest}
+            entry = record.setdefault("samples", {}).get(task_id) or {}
+            record["samples"][task_id] = {**entry, "file": samples_file_name(task_id), "sha256": digest}
     return record
 
 

@@ -33,7 +33,10 @@ re-exported here, where they were before.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+import json
+import os
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,10 +70,91 @@ from dfabench.transaction import (
 
 __all__ = [  # the names other modules import from here (several now defined in files, transaction, cache)
     "CACHE_FILE", "FAULT_ENV", "FAULT_EXIT_CODE", "JOURNAL_FILE", "LOCK_FILE", "READER_WAIT_S", "RUN_RECORD",
-    "SCHEMA_VERSION", "STAGING_PREFIX", "FolderLockedError", "ResponseCache", "RunFolder", "Transaction",
+    "SCHEMA_VERSION", "STAGING_PREFIX", "FolderLockedError", "ResponseCache", "RunFolder", "SampleLog", "Transaction",
     "atomic_write_text", "cache_key", "canonical_json", "record_text", "samples_file_name", "samples_text",
     "sha256_file", "sha256_text",
 ]
+
+
+class SampleLog(Sequence):
+    """A per-sample log read once as columns (:meth:`RunFolder.sample_log`): flat in memory whatever its size.
+
+    It is a sequence of the log's records, as :meth:`RunFolder.read_samples` gives them: iterating reads them
+    again from the file, one at a time (fresh dicts: changing one changes nothing); ``log[i]`` reads line i.
+    ``columns`` (a :class:`dfabench.records.sample.SampleColumns`) holds what scoring and verifying use; the
+    built-in metric providers read those instead of the records. The file is read through the handle opened
+    for the first pass, so a later commit that replaces the file does not change what the log holds."""
+
+    def __init__(self, path: Path, handle, offsets: array, columns: Any):
+        self.path = Path(path)
+        self._handle = handle
+        self._offsets = offsets
+        self.columns = columns
+
+    def __len__(self) -> int:
+        return len(self._offsets)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError("sample log index out of range")
+        return json.loads(self._read_line(self._offsets[index]).decode("utf-8"))
+
+    def _read_line(self, offset: int) -> bytes:
+        parts = []
+        while True:
+            block = os.pread(self._handle.fileno(), 1 << 16, offset)
+            end = block.find(b"\n")
+            if end >= 0 or not block:
+                parts.append(block if end < 0 else block[:end])
+                return b"".join(parts)
+            parts.append(block)
+            offset += len(block)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        """The records again, in order (each line was validated by the first pass)."""
+        fd, position, rest = self._handle.fileno(), 0, b""
+        while True:
+            block = os.pread(fd, 1 << 20, position)
+            if not block:
+                break
+            position += len(block)
+            lines = (rest + block).split(b"\n")
+            rest = lines.pop()
+            for line in lines:
+                if line.strip():
+                    yield json.loads(line.decode("utf-8"))
+        if rest.strip():
+            yield json.loads(rest.decode("utf-8"))
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def __enter__(self) -> SampleLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_sample_log(path: Path) -> SampleLog:
+    """:meth:`RunFolder.sample_log` of a log file anywhere (e.g. one staged in a transaction)."""
+    from dfabench.records.sample import SampleColumns  # lazily: see RunFolder.read_record
+
+    handle = open(path, "rb")  # noqa: SIM115 - the log keeps it to read its lines again
+    try:
+        columns = SampleColumns()
+        offsets = array("q")
+        for _, offset, record in RunFolder._validated_lines(path, handle):
+            columns.add(record)
+            offsets.append(offset)
+        return SampleLog(path, handle, offsets, columns)
+    except BaseException:
+        handle.close()
+        raise
 
 
 class RunFolder:
@@ -134,23 +218,45 @@ class RunFolder:
         return [t for t in order if t in found] + sorted(found - set(order))
 
     def read_samples(self, task: str) -> list[dict[str, Any]]:
+        """Every record of a per-sample log, validated (a log of a million samples: :meth:`iter_samples`,
+        or :meth:`sample_log` for scoring)."""
+        return list(self.iter_samples(task))
+
+    def iter_samples(self, task: str) -> Iterator[dict[str, Any]]:
+        """The records of a per-sample log one by one, each validated as it is read: a malformed or
+        invalid line is :class:`InputError` naming the file and the line (nothing is held but the line)."""
+        for _, _, record in self._validated_lines(self._log_path(task)):
+            yield record
+
+    def sample_log(self, task: str) -> SampleLog:
+        """Read a per-sample log once, validating every line (the errors of :meth:`iter_samples`), and keep
+        only its compact columns and where each line starts: a :class:`SampleLog`."""
+        return open_sample_log(self._log_path(task))
+
+    def _log_path(self, task: str) -> Path:
         self.recover()
         path = self.samples_path(task)
         if not path.exists():
             raise InputError(self.path, f"no per-sample log for task {task} ({path.name})")
-        records = []
+        return path
+
+    @staticmethod
+    def _validated_lines(path: Path, handle=None) -> Iterator[tuple[int, int, dict[str, Any]]]:
+        """``(line number, byte offset, record)`` of every non-blank line, validated."""
         from dfabench.records import loads_json, sample_record_problem  # lazily: see read_record
 
-        with open(path, "rb") as handle:
-            for lineno, line in enumerate(handle, 1):
+        with contextlib.nullcontext(handle) if handle is not None else open(path, "rb") as stream:
+            stream.seek(0)
+            offset = 0
+            for lineno, line in enumerate(stream, 1):
+                start, offset = offset, offset + len(line)
                 if not line.strip():
                     continue
                 record = loads_json(line, path, f"line {lineno}")
                 problem = sample_record_problem(record)
                 if problem is not None:
                     raise InputError(path, problem, f"line {lineno}")
-                records.append(record)
-        return records
+                yield lineno, start, record
 
     # ---- integrity
 
@@ -172,7 +278,7 @@ class RunFolder:
             elif sha256_file(path) != digest:
                 problems.append(f"{task}: predicted mask {rel} does not match the SHA-256 in run.json")
         try:
-            referenced = {r["parsed"].get("mask") for r in self.read_samples(task) if isinstance(r.get("parsed"), dict)}
+            referenced = {r["parsed"].get("mask") for r in self.iter_samples(task) if isinstance(r.get("parsed"), dict)}
         except InputError as exc:
             return problems + [f"{task}: {exc}"]
         unlisted = sorted(str(rel) for rel in referenced if rel is not None and rel not in masks)

@@ -50,7 +50,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from dfabench.errors import DfabenchError, InputError
-from dfabench.files import RUN_RECORD, record_text, samples_file_name, samples_text
+from dfabench.files import RUN_RECORD, record_text, sample_line, samples_file_name
 
 if TYPE_CHECKING:
     from dfabench.store import RunFolder
@@ -94,6 +94,35 @@ def _write_file(path: Path, data: bytes) -> None:
         _FAULTS.done()
         os.fsync(handle.fileno())
         _FAULTS.done()
+
+
+#: a streamed file is written (and hashed) in blocks of about this many bytes
+_STREAM_BLOCK = 1 << 20
+
+
+def _write_stream(path: Path, chunks: Iterable[str]) -> str:
+    """Write text chunks as UTF-8, hashing them on the way; the same counted steps as :func:`_write_file`.
+    Returns the SHA-256 of the bytes written. Only a block of about :data:`_STREAM_BLOCK` bytes is held."""
+    digest = hashlib.sha256()
+    with open(path, "wb") as handle:
+        pending: list[str] = []
+        size = 0
+        for chunk in chunks:
+            pending.append(chunk)
+            size += len(chunk)
+            if size >= _STREAM_BLOCK:
+                data = "".join(pending).encode("utf-8")
+                digest.update(data)
+                handle.write(data)
+                pending, size = [], 0
+        data = "".join(pending).encode("utf-8")
+        digest.update(data)
+        handle.write(data)
+        handle.flush()
+        _FAULTS.done()
+        os.fsync(handle.fileno())
+        _FAULTS.done()
+    return digest.hexdigest()
 
 
 def _rename(source: Path, target: Path) -> None:
@@ -337,9 +366,23 @@ class Transaction:
     def write_text(self, relpath: str, text: str) -> str:
         return self.write_bytes(relpath, text.encode("utf-8"))
 
+    def write_lines(self, relpath: str, lines: Iterable[str]) -> str:
+        """Stage a file from text pieces (e.g. one per line), streamed to disk and hashed on the way: the
+        whole text is never held. Returns its SHA-256; the same bytes as ``write_text("".join(lines))``."""
+        self._check_open()
+        rel = _relpath(relpath)
+        target = self.staging / rel
+        _makedirs(target.parent, self.root)
+        digest = _write_stream(target, lines)
+        self._staged.pop(rel, None)
+        self._staged[rel] = digest
+        self._deleted.pop(rel, None)
+        return digest
+
     def write_samples(self, task: str, records: Iterable[dict[str, Any]]) -> str:
-        """Stage a per-sample log; returns its SHA-256 (as stored in run.json)."""
-        return self.write_text(samples_file_name(task), samples_text(records))
+        """Stage a per-sample log, one line per record, streamed (``records`` may be a generator: only one
+        record at a time is needed); returns its SHA-256 (as stored in run.json)."""
+        return self.write_lines(samples_file_name(task), (sample_line(r) for r in records))
 
     def write_record(self, record: dict[str, Any]) -> None:
         self.write_text(RUN_RECORD, record_text(record))

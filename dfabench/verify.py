@@ -33,7 +33,7 @@ from typing import Any
 from dfabench.errors import DfabenchError, InputError, UnknownNameError
 from dfabench.evidence import EXACT, VerifyReport, check_benchmark, check_judge, check_log, same_tree, short
 from dfabench.records import model_fingerprint
-from dfabench.store import RunFolder, samples_file_name, sha256_file
+from dfabench.store import RunFolder, SampleLog, samples_file_name, sha256_file
 
 #: the sections of a run record that hold one mapping per task
 PER_TASK_SECTIONS = ("tasks", "samples", "metrics", "counts", "breakdowns")
@@ -102,7 +102,7 @@ def verify(target: Path, *, bench: Path | None = None, claims: list[str] = (), t
            bench_root: Path | None = None) -> VerifyReport:
     """Check a run folder or entry. ``bench``: also check the run against this benchmark (and use it
     to re-derive); ``bench_root``: only use it to re-derive (reference masks)."""
-    from dfabench.scoring import metric_errors, task_from_record
+    from dfabench.scoring import task_from_record
 
     folder = RunFolder(target)
     record = read_record(folder)
@@ -115,6 +115,10 @@ def verify(target: Path, *, bench: Path | None = None, claims: list[str] = (), t
         return report
     tasks: dict[str, Any] = record.get("tasks") or {}
     listed: dict[str, Any] = record.get("samples") or {}
+    shard = record.get("shard")
+    if shard:
+        report.fail(f"this is shard {short(shard.get('index'))}/{short(shard.get('count'))} of a run, not a whole "
+                    "run: its numbers are of that part only; `dfabench merge` the shards and verify the merged run")
 
     # 1. every number has its per-sample log
     numbered = {t for section in ("metrics", "counts", "breakdowns") for t in (record.get(section) or {})}
@@ -171,11 +175,27 @@ def verify(target: Path, *, bench: Path | None = None, claims: list[str] = (), t
                  f"model: fingerprint {str(model.get('fingerprint'))[:12]} is not the hash of the recorded name, "
                  f"version, arguments and identity ({recomputed[:12]}): run.json was edited")
 
-    # 5. what each log holds: its task, its model, the recorded selection
-    logs: dict[str, list[dict[str, Any]]] = {}
+    # 5. what each log holds: its task, its model, the recorded selection (each log is read once, as
+    # compact columns: flat in memory whatever its size; its records are read again from the file when needed)
+    logs: dict[str, SampleLog] = {}
+    try:
+        return _verify_logs(report, folder, record, tasks, intact, specs, logs, parsed_claims, bench, bench_root,
+                            tolerance)
+    finally:
+        for log in logs.values():
+            log.close()
+
+
+def _verify_logs(report: VerifyReport, folder: RunFolder, record: dict[str, Any], tasks: dict[str, Any],
+                 intact: list[str], specs: dict[str, Any], logs: dict[str, SampleLog],
+                 parsed_claims: list[tuple[str, str, float]], bench: Path | None, bench_root: Path | None,
+                 tolerance: float) -> VerifyReport:
+    """Steps 5 to 8 of :func:`verify`: the logs' contents, the re-derivation, the benchmark, the claims."""
+    from dfabench.scoring import metric_errors
+
     for task_id in sorted(t for t in intact if t in tasks):
         try:
-            logs[task_id] = folder.read_samples(task_id)
+            logs[task_id] = folder.sample_log(task_id)
         except DfabenchError as exc:
             report.fail(f"{task_id}: {exc}")
             continue
@@ -229,15 +249,15 @@ def verify(target: Path, *, bench: Path | None = None, claims: list[str] = (), t
 
 
 def _rederive(report: VerifyReport, folder: RunFolder, record: dict[str, Any], rederived: dict[str, Any],
-              task_id: str, log: list[dict[str, Any]], root: Path | None, have_bench: bool) -> bool:
+              task_id: str, log: SampleLog, root: Path | None, have_bench: bool) -> bool:
     """Re-score one task from its log (as read once by :func:`verify`) into ``rederived`` and compare with
     ``record``; False when it could not be re-scored."""
     from dfabench.scoring import rescore_record
 
     tolerances: dict[str, dict[str, float]] = {}
     try:
-        # scoring writes per-sample metrics into the records: it gets copies, the log read stays as it is
-        rescore_record(folder, rederived, [task_id], write_samples=False, samples={task_id: [dict(r) for r in log]},
+        # a log read as columns is scored from its columns; nothing is written into it
+        rescore_record(folder, rederived, [task_id], write_samples=False, samples={task_id: log},
                        bench_root=str(root) if root is not None else None, tolerances=tolerances)
     except DfabenchError as exc:
         if have_bench:

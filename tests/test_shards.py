@@ -130,6 +130,10 @@ def test_a_shard_folder_resumes_only_as_the_same_shard_and_is_no_entry(cli, tiny
     assert code == 2 and "shard 1/3" in err
     code, _, err = cli("leaderboard", "submit", str(shard), "--entries", str(tmp_path / "entries"), "--name", "x")
     assert code == 2 and "dfabench merge" in err
+    # verify: the shard's own evidence holds; the one failure is that it is not a whole run
+    code, out, _ = cli("verify", str(shard), "--bench", str(tiny_bench))
+    failures = [line for line in out.splitlines() if line.startswith("FAIL")]
+    assert code == 1 and len(failures) == 1 and "shard 1/3 of a run, not a whole run" in failures[0], out
 
 
 def test_bad_shard_and_executor_flags_are_one_line(cli, tiny_bench, tmp_path):

@@ -320,6 +320,7 @@ def test_credentials_in_urls_never_reach_run_json_and_do_not_change_the_fingerpr
 
 def test_submit_refuses_a_run_an_older_version_wrote_with_credentials(leaky, tiny_bench, tmp_path, monkeypatch):
     import dfabench.answers as answers
+    import dfabench.executors.batch as batch
     import dfabench.records.identity as identity
     import dfabench.runner as runner
 
@@ -327,7 +328,7 @@ def test_submit_refuses_a_run_an_older_version_wrote_with_credentials(leaky, tin
     with monkeypatch.context() as old:  # what an older dfabench wrote: no scrubbing, error text cut unredacted
         old.setattr(runner, "scrub_value", lambda value, secrets=(): value)
         old.setattr(identity, "scrub_value", lambda value, secrets=(): value)
-        old.setattr(runner, "redact", lambda text, secrets=(): text)
+        old.setattr(batch, "redact", lambda text, secrets=(): text)
         old.setattr(answers, "redact_clip", lambda text, limit, secrets=(), one_line=False: text[:limit] + "...")
         code, _, stderr = leaky("run", "--model", "leaky", "--model-arg", f"base_url={URL}", "--tasks", "DF-D",
                                 "--bench", str(tiny_bench), "--out", str(out), "--no-progress")
@@ -339,11 +340,11 @@ def test_submit_refuses_a_run_an_older_version_wrote_with_credentials(leaky, tin
 
 
 def test_submit_refuses_per_sample_errors_holding_a_key(leaky, tiny_bench, tmp_path, monkeypatch):
-    import dfabench.runner as runner
+    import dfabench.executors.batch as batch
 
     out = tmp_path / "old-run"
     with monkeypatch.context() as old:
-        old.setattr(runner, "redact", lambda text, secrets=(): text)
+        old.setattr(batch, "redact", lambda text, secrets=(): text)
         code, _, stderr = leaky("run", "--model", "leaky", "--model-arg", "mode=half", "--tasks", "DF-D",
                                 "--bench", str(tiny_bench), "--out", str(out), "--no-progress")
     assert code == 0, stderr

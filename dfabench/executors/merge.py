@@ -103,10 +103,12 @@ def merge_runs(paths: list[Path], out: Path, *, bench: str | None = None, comman
                stream=None) -> dict[str, Any]:
     """Merge the shard folders ``paths`` into the new run folder ``out``; returns the merged record."""
     from dfabench.data.manifest import load_benchmark
+    from dfabench.files import sample_line
     from dfabench.redact import scrub_value
     from dfabench.runner import _check_reference_masks, select_split
-    from dfabench.scoring import score_records, task_from_record
+    from dfabench.scoring import score_log, scored_records, task_from_record
     from dfabench.selection import ids_sha256, select_samples
+    from dfabench.store import open_sample_log
 
     if len(paths) < 1:
         raise DfabenchError("dfabench merge needs the shard folders of a run")
@@ -169,34 +171,48 @@ def merge_runs(paths: list[Path], out: Path, *, bench: str | None = None, comman
             record["tasks"][task_id] = task_info
             if position is None:
                 continue
-            records, origins = _merged_records(task_id, shards, position)
-            for sample, origin in zip(records, origins, strict=True):  # the predicted masks the logs refer to
-                mask = (sample.get("parsed") or {}).get("mask") if isinstance(sample.get("parsed"), dict) else None
-                if mask:
-                    tx.write_bytes(mask, (origin / mask).read_bytes())  # listed and hashed: checked above
-            scored = score_records(task, records, seed=record.get("seed", 0), n_boot=record.get("n_boot", 1000),
-                                   bench_root=str(benchmark.root),
-                                   run_dir=str(tx.staging if task.reference == "mask_and_description" else out))
+            # stream 1: the shards' records in selection order, to a file beside the staging (masks copied on the way)
+            unscored = tx.staging.parent / f".merge-{task_id}.jsonl"
+            masks: set[str] = set()
+            try:
+                with open(unscored, "wb") as handle:
+                    for sample, origin in _merged_records(task_id, shards, position):
+                        parsed = sample.get("parsed")
+                        mask = parsed.get("mask") if isinstance(parsed, dict) else None
+                        if mask:  # listed and hashed in the shard's run.json: checked above
+                            tx.write_bytes(mask, (origin / mask).read_bytes())
+                            masks.add(mask)
+                        handle.write(sample_line(sample).encode("utf-8"))
+                # stream 2: scored as columns, then written again with the per-sample metrics (flat in memory)
+                merged_log = open_sample_log(unscored)
+                try:
+                    scored, parts = score_log(task, merged_log, seed=record.get("seed", 0),
+                                              n_boot=record.get("n_boot", 1000), bench_root=str(benchmark.root),
+                                              run_dir=str(tx.staging if task.reference == "mask_and_description"
+                                                          else out))
+                    digest = tx.write_samples(task_id, scored_records(merged_log, parts))
+                finally:
+                    merged_log.close()
+            finally:
+                unscored.unlink(missing_ok=True)
             record["metrics"][task_id] = scored.metrics
             record["counts"][task_id] = scored.counts
             record["breakdowns"][task_id] = scored.breakdowns
-            log = {"file": samples_file_name(task_id), "sha256": tx.write_samples(task_id, records)}
+            log = {"file": samples_file_name(task_id), "sha256": digest}
             if task.reference == "mask_and_description":
-                log["masks"] = {m: tx.sha256_of(m) for m in sorted(
-                    {(r.get("parsed") or {}).get("mask") for r in records if isinstance(r.get("parsed"), dict)}
-                    - {None})}
+                log["masks"] = {m: tx.sha256_of(m) for m in sorted(masks)}
             record["samples"][task_id] = log
         tx.write_record(record)
     _merge_caches([folder_of.path / CACHE_FILE for _, folder_of, _ in shards], folder.path / CACHE_FILE)
     return record
 
 
-def _merged_records(task_id: str, shards, position: dict[str, int]) -> tuple[list[dict[str, Any]], list[Path]]:
-    """The shards' records of ``task_id`` in selection order (every id of the selection exactly once), and
-    the shard folder each came from."""
-    seen: dict[str, Path] = {}
+def _merged_records(task_id: str, shards, position: dict[str, int]) -> Iterator[tuple[dict[str, Any], Path]]:
+    """The shards' records of ``task_id`` in selection order (every id of the selection exactly once), each
+    with the shard folder it came from; read as streams (a k-way merge by manifest position)."""
+    seen: dict[str, int] = {}
 
-    def keyed(path: Path, folder: RunFolder):
+    def keyed(index: int, folder: RunFolder):
         log = folder.path / samples_file_name(task_id)
         last = -1
         for sample_id, sample in _stream(log):
@@ -204,22 +220,22 @@ def _merged_records(task_id: str, shards, position: dict[str, int]) -> tuple[lis
             if where is None:
                 raise InputError(log, f"sample {sample_id!r} is not in the run's selection of {task_id}")
             if sample_id in seen:
-                raise InputError(log, f"sample {sample_id!r} is also in {seen[sample_id]}: the shards overlap")
+                raise InputError(log, f"sample {sample_id!r} is also in shard {seen[sample_id]}: the shards overlap")
             if where < last:
                 raise InputError(log, f"sample {sample_id!r} is out of manifest order")
-            seen[sample_id] = log
+            seen[sample_id] = index
             last = where
             yield where, sample, folder.path
 
-    merged, origins = [], []
-    for _, sample, origin in heapq.merge(*(keyed(p, f) for p, f, _ in shards), key=lambda triple: triple[0]):
-        merged.append(sample)
-        origins.append(origin)
-    if len(merged) != len(position):
+    n = 0
+    streams = (keyed(record["shard"]["index"], folder) for _, folder, record in shards)
+    for _, sample, origin in heapq.merge(*streams, key=lambda triple: triple[0]):
+        n += 1
+        yield sample, origin
+    if n != len(position):
         missing = [i for i in position if i not in seen]
         raise DfabenchError(f"{task_id}: {len(missing)} sample(s) of the selection are in no shard "
                             f"(e.g. {missing[0]!r}): a shard did not finish")
-    return merged, origins
 
 
 def _merge_caches(sources: list[Path], target: Path) -> None:

@@ -19,8 +19,10 @@ from dfabench.store import RUN_RECORD, RunFolder
 __all__ = ["credential_problems", "submit_run"]
 
 
-def submit_run(run_dir: Path, entries: Path, *, name: str | None = None, force: bool = False) -> Path:
-    """Copy a run's record and per-sample logs (and predicted masks) into the entries folder."""
+def submit_run(run_dir: Path, entries: Path, *, name: str | None = None, force: bool = False,
+               meta: dict[str, Any] | None = None) -> Path:
+    """Copy a run's record and per-sample logs (and predicted masks) into the entries folder; ``meta``: more
+    fields of the entry's entry.json (the display name, notes), written in the same commit."""
     from dfabench.verify import verify
 
     folder = RunFolder(run_dir)
@@ -66,7 +68,7 @@ def submit_run(run_dir: Path, entries: Path, *, name: str | None = None, force: 
         if any(tx.staged().get(rel) != digest for info in record.get("samples", {}).values()
                for rel, digest in (info.get("masks") or {}).items()):
             raise changed
-        tx.write_text("entry.json", json.dumps({"name": name}, indent=2) + "\n")
+        tx.write_text("entry.json", json.dumps({"name": name, **(meta or {})}, indent=2) + "\n")
     return target
 
 

@@ -17,6 +17,7 @@ Rules:
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,11 +68,67 @@ class MetricOutput:
     metrics: dict[str, MetricResult] = field(default_factory=dict)
     #: tables that are not one number: per-technique accuracy, confusion matrix, ...
     breakdowns: dict[str, Any] = field(default_factory=dict)
-    #: sample id -> {metric name: value}, written into each sample's ``metrics``
-    per_sample: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: sample id -> {metric name: value}, written into each sample's ``metrics`` (a dict, or a
+    #: :class:`RowValues` from a provider that scored a whole log as columns)
+    per_sample: Mapping[str, dict[str, Any]] = field(default_factory=dict)
 
     def merge(self, other: MetricOutput) -> None:
         self.metrics.update(other.metrics)
         self.breakdowns.update(other.breakdowns)
+        if not isinstance(self.per_sample, dict):
+            self.per_sample = dict(self.per_sample.items())
         for sample_id, values in other.per_sample.items():
             self.per_sample.setdefault(sample_id, {}).update(values)
+
+
+class RowValues(Mapping):
+    """Per-sample values given as columns: the sample at position ``rows[k]`` of the scored records (all of
+    them, in order, when ``rows`` is None) gets ``{name: convert(values[k]) for each column}``.
+
+    A mapping sample id -> values like a ``per_sample`` dict (built on first use by id), and
+    :meth:`at_row` for the scorer, which writes a log line by line without a dict of a million ids."""
+
+    def __init__(self, ids: Sequence[Any], columns: dict[str, Sequence[Any]], *, rows: Sequence[int] | None = None,
+                 n_rows: int | None = None, convert=None):
+        self.ids = ids
+        self.columns = columns
+        self.rows = rows
+        self.convert = convert
+        self._slot: Any = None
+        if rows is not None:
+            import numpy as np
+
+            slot = np.full(len(ids) if n_rows is None else n_rows, -1, dtype=np.int64)
+            slot[np.asarray(rows, dtype=np.int64)] = np.arange(len(rows))
+            self._slot = slot
+        self._by_id: dict[str, int] | None = None
+
+    def _values(self, k: int) -> dict[str, Any]:
+        convert = self.convert
+        return {name: (convert(values[k]) if convert else values[k]) for name, values in self.columns.items()}
+
+    def at_row(self, row: int) -> dict[str, Any] | None:
+        """The values of the sample at position ``row`` of the scored records (None: it has none)."""
+        if self._slot is None:
+            return self._values(row)
+        k = int(self._slot[row])
+        return None if k < 0 else self._values(k)
+
+    def _row_ids(self) -> Iterator[tuple[int, str]]:
+        for k, row in enumerate(range(len(self.ids)) if self.rows is None else self.rows):
+            yield k, str(self.ids[int(row)])
+
+    def __getitem__(self, sample_id: str) -> dict[str, Any]:
+        if self._by_id is None:
+            self._by_id = {sample: k for k, sample in self._row_ids()}
+        return self._values(self._by_id[sample_id])
+
+    def __iter__(self) -> Iterator[str]:
+        for _, sample in self._row_ids():
+            yield sample
+
+    def __len__(self) -> int:
+        return len(self.ids) if self.rows is None else len(self.rows)
+
+    def items(self):  # in row order, each id with its own row's values (a later duplicate id: once more)
+        return ((sample, self._values(k)) for k, sample in self._row_ids())

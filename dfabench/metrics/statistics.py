@@ -29,6 +29,7 @@ from collections.abc import Callable, Hashable, Iterator, Sequence
 import numpy as np
 
 __all__ = [
+    "Clusters",
     "bootstrap_mean",
     "cluster_bootstrap",
     "factorize_clusters",
@@ -37,11 +38,42 @@ __all__ = [
     "resampled_cluster_sums",
 ]
 
-def factorize_clusters(clusters: Sequence[Hashable | None]) -> tuple[np.ndarray, int]:
+class Clusters:
+    """Cluster ids already factorized: ``codes`` (``0..n_clusters-1``, in order of first appearance), as
+    :func:`factorize_clusters` gives them. Every function here that takes ``clusters`` accepts one, so
+    that a million samples need no list of a million ids (see :class:`dfabench.records.sample.SampleColumns`).
+    """
+
+    __slots__ = ("codes", "n_clusters")
+
+    def __init__(self, codes: np.ndarray, n_clusters: int):
+        self.codes = np.asarray(codes, dtype=np.int64)
+        self.n_clusters = int(n_clusters)
+
+    def __len__(self) -> int:
+        return int(self.codes.shape[0])
+
+    def take(self, rows: np.ndarray) -> Clusters:
+        """The clusters of the samples at ``rows`` (indices, or a boolean mask), in that order, factorized
+        again: the same codes as :func:`factorize_clusters` of the ids of those samples."""
+        rows = np.asarray(rows)
+        picked = self.codes[rows]
+        if picked.size == 0:
+            return Clusters(picked, 0)
+        present, first, inverse = np.unique(picked, return_index=True, return_inverse=True)
+        rank = np.empty(len(present), dtype=np.int64)
+        rank[np.argsort(first, kind="stable")] = np.arange(len(present))
+        return Clusters(rank[inverse.reshape(-1)], len(present))
+
+
+def factorize_clusters(clusters: Sequence[Hashable | None] | Clusters) -> tuple[np.ndarray, int]:
     """Cluster ids -> ``(codes, n_clusters)`` with codes ``0..n_clusters-1`` in order of first appearance.
 
     A ``None`` id is a cluster of its own (callers pass the sample id where ``source_id`` is missing).
+    A :class:`Clusters` is returned as it is.
     """
+    if isinstance(clusters, Clusters):
+        return clusters.codes, clusters.n_clusters
     mapping: dict[Hashable, int] = {}
     codes = np.empty(len(clusters), dtype=np.int64)
     n_clusters = 0
@@ -122,7 +154,7 @@ def _resample_cluster_rows(per_cluster: np.ndarray, n_boot: int, rng: np.random.
     return out
 
 
-def resampled_cluster_sums(values: np.ndarray | Sequence[float], clusters: Sequence[Hashable | None], *,
+def resampled_cluster_sums(values: np.ndarray | Sequence[float], clusters: Sequence[Hashable | None] | Clusters, *,
                            n_boot: int = 1000, seed: int = 0) -> np.ndarray:
     """Column sums of ``values`` over ``n_boot`` cluster-bootstrap resamples.
 
@@ -144,7 +176,7 @@ def resampled_cluster_sums(values: np.ndarray | Sequence[float], clusters: Seque
     return _resample_cluster_rows(_cluster_sums(array, codes, n_clusters), int(n_boot), rng)
 
 
-def bootstrap_mean(values: np.ndarray | Sequence[float], clusters: Sequence[Hashable | None], *,
+def bootstrap_mean(values: np.ndarray | Sequence[float], clusters: Sequence[Hashable | None] | Clusters, *,
                    n_boot: int = 1000, seed: int = 0, confidence: float = 0.95) -> tuple[float | None, float | None]:
     """Cluster-bootstrap percentile interval of the mean of ``values`` (one finite value per sample).
 
@@ -177,7 +209,8 @@ def _resample_indices(codes: np.ndarray, n_clusters: int) -> Callable[[np.ndarra
     return indices
 
 
-def cluster_bootstrap(statistic: Callable[[np.ndarray], float | None], clusters: Sequence[Hashable | None], *,
+def cluster_bootstrap(statistic: Callable[[np.ndarray], float | None],
+                      clusters: Sequence[Hashable | None] | Clusters, *,
                       n_boot: int = 1000, seed: int = 0,
                       confidence: float = 0.95) -> tuple[float | None, float | None]:
     """Cluster-bootstrap percentile interval of any statistic.
@@ -199,7 +232,7 @@ def cluster_bootstrap(statistic: Callable[[np.ndarray], float | None], clusters:
     return percentile_interval(replicates, confidence)
 
 
-def iter_sample_weights(clusters: Sequence[Hashable | None], *, n_boot: int = 1000,
+def iter_sample_weights(clusters: Sequence[Hashable | None] | Clusters, *, n_boot: int = 1000,
                         seed: int = 0) -> Iterator[np.ndarray]:
     """For each of ``n_boot`` cluster-bootstrap replicates, how many times each sample is taken
     (a ``float`` array of length ``n``: the number of times its cluster was drawn).

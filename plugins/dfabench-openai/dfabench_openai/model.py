@@ -11,15 +11,17 @@ Arguments (``--model-arg k=v``):
     the API root, e.g. ``http://localhost:8000/v1``; default ``$OPENAI_BASE_URL`` or
     ``https://api.openai.com/v1``. Credentials inside it (``https://user:pass@host/v1``,
     ``?api-key=...``) are sent, but stored and shown as ``***`` (:mod:`dfabench.redact`); they are not
-    part of the model fingerprint, so changing only them keeps the cached answers.
+    part of the model fingerprint, so changing only them keeps the cached answers. Several servers of
+    one model (vLLM / SGLang replicas): comma-separated (``http://a:8000/v1,http://b:8000/v1``) or a list
+    (Python, YAML, JSON); they are load-balanced, health-checked and failed over (:mod:`dfabench_openai.pool`).
 ``api_key_env``
     the name of the environment variable holding the key (default ``OPENAI_API_KEY``). The key
     is read from there only; it is never stored, logged or put into an error message. A key
     given as a model argument is refused. Local servers need no key: when the variable is
     unset and ``base_url`` is not OpenAI's, the placeholder ``EMPTY`` is sent.
 ``concurrency`` (default 64)
-    requests in flight at once. ``generate`` sends a whole batch concurrently; the default
-    batch size is 64.
+    requests in flight at once, per endpoint. ``generate`` sends a whole batch concurrently; the default
+    batch size is 64 (with several endpoints, ``max(64, concurrency)`` times their number).
 ``timeout`` (default 60)
     seconds per request attempt.
 ``max_retries`` (default 5)
@@ -41,10 +43,16 @@ Arguments (``--model-arg k=v``):
 ``probe`` (default true)
     learn the served model id from a one-token request when the run starts (see
     :meth:`OpenAIModel.identity`); ``false`` asks ``GET /models`` only.
+``cooloff`` (default 10)
+    with several endpoints: seconds a failing one is left alone before it is re-probed (doubled after
+    each failed re-probe, at most 300).
 
 Identity: the model id as the endpoint reports it (``response.model`` of a one-token probe,
-e.g. ``gpt-4o-2024-08-06``, or the ``id`` that ``GET /models`` lists) and the base URL's host
-and port. Never the key. Determinism: greedy settings (temperature 0) make the response cacheable, but hosted
+e.g. ``gpt-4o-2024-08-06``, or the ``id`` that ``GET /models`` lists, with vLLM's ``root``) and, with one
+base URL, its host and port (as it always was). With several (a pool) neither the hosts nor their number:
+adding, removing or replacing replicas keeps the cached answers; all must serve ``model`` from the same
+weights. ``base_url`` is an operational argument, so a run may be resumed on other servers. Never the key.
+Determinism: greedy settings (temperature 0) make the response cacheable, but hosted
 APIs are not bit-deterministic even then: a re-run can differ slightly; the response cache keys on
 the prompt, so a cached run never asks again.
 """
@@ -69,11 +77,12 @@ from dfabench.api import (
     GenerateRequest,
     Model,
     Response,
-    redact,
     redact_clip,
     register_secret,
     retry_after_seconds,
 )
+
+from dfabench_openai.pool import PROBE_TIMEOUT, Endpoint, EndpointPool, connect_failure, public_url, split_base_urls
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 RETRY_STATUS = frozenset({408, 409, 429})
@@ -208,6 +217,8 @@ class _Attempt:
     logprobs_refused: bool = False
     format_refused: bool = False
     kind: str | None = None
+    #: the endpoint's fault (connection, timeout, 5xx, malformed reply): the next attempt goes elsewhere
+    endpoint_fault: bool = False
 
 
 class OpenAIModel(Model):
@@ -218,15 +229,19 @@ class OpenAIModel(Model):
     #: response_format types sent when a request asks for one; an endpoint that refuses json_schema (HTTP 400
     #: naming it) is asked with json_object, and one that refuses that too, without (Response.output_format)
     structured_output = frozenset({"json_schema", "json_object"})
-    #: arguments that change how requests are sent, never what is answered (see Model.operational_args)
-    operational_args = ("concurrency", "timeout", "max_retries", "backoff", "max_backoff", "probe")
+    #: arguments that change how requests are sent, never what is answered (see Model.operational_args). On the
+    #: class, ``base_url`` is one of them, so a resumed run may use other servers; an instance with one URL
+    #: leaves it out (its identity keeps naming the endpoint, as it always has: see :meth:`identity`)
+    operational_args = ("concurrency", "timeout", "max_retries", "backoff", "max_backoff", "probe", "cooloff",
+                        "base_url")
     #: caching also needs greedy settings (temperature 0), which the runner checks per task
     deterministic = True
 
-    def __init__(self, model: str | None = None, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY",
+    def __init__(self, model: str | None = None, base_url: Any = None, api_key_env: str = "OPENAI_API_KEY",
                  concurrency: int = 64, timeout: float = 60.0, max_retries: int = 5, detail: str | None = None,
                  logprobs: bool = False, top_logprobs: int = 20, backoff: float = 1.0, max_backoff: float = 60.0,
-                 max_tokens_param: str = "max_tokens", probe: bool = True, api_key: Any = None):
+                 max_tokens_param: str = "max_tokens", probe: bool = True, cooloff: float = 10.0,
+                 api_key: Any = None):
         if api_key is not None:
             raise DfabenchError("openai: never pass an API key as a model argument (it would end up in run "
                                 "records and shell history); put it in an environment variable and name it "
@@ -235,16 +250,20 @@ class OpenAIModel(Model):
             raise DfabenchError("openai: give the model id, e.g. --model-arg model=gpt-4o")
         openai = _import_openai()
         self.model = model
-        self.base_url = str(base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
-        if urlsplit(self.base_url).scheme not in ("http", "https"):
-            raise DfabenchError(f"openai: base_url must be an http(s) URL, not {redact(self.base_url)!r}")
-        self.host = endpoint_host(self.base_url)
+        self.base_urls, self.pooled = split_base_urls(base_url, os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL)
+        #: the first (with one URL: the) base URL
+        self.base_url = self.base_urls[0]
+        #: with one URL, its host and port (part of the identity); with a pool, None
+        self.host = None if self.pooled else endpoint_host(self.base_url)
+        if not self.pooled:
+            self.operational_args = tuple(a for a in type(self).operational_args if a != "base_url")
         self.api_key_env = str(api_key_env)
         self.concurrency = _as_number("concurrency", concurrency, int, 1)
         self.timeout = _as_number("timeout", timeout, float, 0.001)
         self.max_retries = _as_number("max_retries", max_retries, int, 0)
         self.backoff = _as_number("backoff", backoff, float, 0)
         self.max_backoff = _as_number("max_backoff", max_backoff, float, 0)
+        self.cooloff = _as_number("cooloff", cooloff, float, 0)
         self.top_logprobs = _as_number("top_logprobs", top_logprobs, int, 1)
         self.logprobs = _as_bool("logprobs", logprobs)
         self.probe = _as_bool("probe", probe)
@@ -254,8 +273,10 @@ class OpenAIModel(Model):
         if max_tokens_param not in ("max_tokens", "max_completion_tokens"):
             raise DfabenchError("openai: max_tokens_param must be max_tokens or max_completion_tokens")
         self.max_tokens_param = max_tokens_param
+        if self.pooled:  # every endpoint gets `concurrency` requests in flight: a batch keeps them all busy
+            self.default_batch_size = max(type(self).default_batch_size, self.concurrency) * len(self.base_urls)
         key = os.environ.get(self.api_key_env) or None
-        if key is None and self.host == endpoint_host(DEFAULT_BASE_URL):
+        if key is None and any(endpoint_host(u) == endpoint_host(DEFAULT_BASE_URL) for u in self.base_urls):
             raise DfabenchError(f"openai: the environment variable {self.api_key_env} is not set "
                                 "(the API key is read from the variable named by --model-arg api_key_env)")
         self._secret = key
@@ -266,20 +287,24 @@ class OpenAIModel(Model):
         self._reported_models: list[str] = []
         self._listed: dict[str, Any] | None = None
         self._identity: dict[str, Any] | None = None
+        self._errors = openai
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="dfabench-openai", daemon=True)
         self._thread.start()
-        self._client = self._call(self._make_client(openai, key or "EMPTY"))
-        self._semaphore = self._call(self._make_semaphore())
-        self._errors = openai
+        endpoints = [Endpoint(url=url, label=public_url(url)) for url in self.base_urls]
+        for endpoint in endpoints:
+            endpoint.client = self._call(self._make_client(openai, key or "EMPTY", endpoint.url))
+        #: the endpoints: failing ones are taken down only when there is another to go to
+        self.pool: EndpointPool = self._call(self._make_pool(endpoints, len(endpoints) > 1))
+        self._client = endpoints[0].client
 
     # ------------------------------------------------------------------ event loop plumbing
 
-    async def _make_client(self, openai, key: str):
-        return openai.AsyncOpenAI(api_key=key, base_url=self.base_url, timeout=self.timeout, max_retries=0)
+    async def _make_client(self, openai, key: str, base_url: str):
+        return openai.AsyncOpenAI(api_key=key, base_url=base_url, timeout=self.timeout, max_retries=0)
 
-    async def _make_semaphore(self) -> asyncio.Semaphore:
-        return asyncio.Semaphore(self.concurrency)
+    async def _make_pool(self, endpoints: list[Endpoint], takes_down: bool) -> EndpointPool:
+        return EndpointPool(endpoints, self.concurrency, self.cooloff, self._health, takes_down)
 
     def _call(self, coroutine):
         future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
@@ -305,46 +330,89 @@ class OpenAIModel(Model):
         for another); otherwise, or when the probe fails for a transient reason, the id under which
         ``GET /models`` lists the model (with vLLM's ``root``, the weights it was started from);
         ``None`` when neither tells. A probe refused for the key (401/403) or the model (404) stops
-        here with one clear error, before any sample is sent. Computed once, then kept.
+        here with one clear error, before any sample is sent; so does an endpoint that cannot be reached.
+        Computed once, then kept.
+
+        With several base URLs (a pool) there is no ``endpoint``: the identity is what the servers serve,
+        not where, so adding, removing or replacing a replica keeps the cached answers. Every endpoint is
+        health-checked here (``GET /models`` must list ``model``, all from the same ``root``); those that
+        cannot be reached are down (re-probed later), those serving another model are refused, and when
+        none is left this stops with one line naming each.
         """
         if self._identity is None:
-            identity: dict[str, Any] = {"model": self.model, "endpoint": self.host, "api": "chat.completions",
-                                        "served_model": self._probe() if self.probe else None}
-            listed = self._list_model()
-            if identity["served_model"] is None:
-                identity["served_model"] = listed.get("id")
-            if listed.get("root") and listed.get("root") != listed.get("id"):
-                identity["served_root"] = listed["root"]
-            if self.detail:
-                identity["detail"] = self.detail
-            self._identity = identity
+            self._identity = self._pool_identity() if self.pooled else self._single_identity()
         return dict(self._identity)
+
+    def _single_identity(self) -> dict[str, Any]:
+        endpoint = self.pool.endpoints[0]
+        identity: dict[str, Any] = {"model": self.model, "endpoint": self.host, "api": "chat.completions",
+                                    "served_model": self._probe(endpoint) if self.probe else None}
+        listed = self._list_model(endpoint)
+        if identity["served_model"] is None:
+            identity["served_model"] = listed.get("id")
+        if listed.get("root") and listed.get("root") != listed.get("id"):
+            identity["served_root"] = listed["root"]
+        if self.detail:
+            identity["detail"] = self.detail
+        return identity
+
+    def _pool_identity(self) -> dict[str, Any]:
+        pool = self.pool
+        for attempt in range(self.max_retries + 1):
+            self._call(pool.check())
+            if pool.up() or all(e.state == "refused" for e in pool.endpoints) or attempt == self.max_retries:
+                break
+            time.sleep(min(self.max_backoff, self.backoff * 2 ** attempt))
+        up = pool.up()
+        if not up:
+            raise DfabenchError(f"openai: none of the {len(pool.endpoints)} endpoints can serve {self.model!r} "
+                                f"({pool.describe()})")
+        roots = {e.listed["root"]: e for e in up if (e.listed or {}).get("root")}
+        if len(roots) > 1:
+            raise DfabenchError(f"openai: the endpoints serve {self.model!r} from different weights "
+                                f"({'; '.join(f'{e.label}: {root!r}' for root, e in roots.items())}); "
+                                "give base_url servers started from the same weights")
+        listed = next((e.listed for e in up if e.listed), {})
+        pool.reference = dict(listed)
+        served = None
+        if self.probe:
+            served = self._probe(up[0])
+        identity: dict[str, Any] = {"model": self.model, "api": "chat.completions",
+                                    "served_model": served or listed.get("id")}
+        if listed.get("root") and listed.get("root") != listed.get("id"):
+            identity["served_root"] = listed["root"]
+        if self.detail:
+            identity["detail"] = self.detail
+        states = ", ".join(f"{e.label} {e.state}" + (f" ({e.reason})" if e.reason else "") for e in pool.endpoints)
+        pool.say(f"{len(up)} of {len(pool.endpoints)} endpoints up for {self.model!r}: {states}")
+        return identity
 
     @property
     def reported_models(self) -> list[str]:
         """The distinct model ids the replies reported, in order of first appearance."""
         return list(self._reported_models)
 
-    def _probe(self) -> str | None:
+    def _probe(self, endpoint: Endpoint) -> str | None:
+        where = self.host if not self.pooled else endpoint.label
         payload = {"model": self.model, "messages": [{"role": "user", "content": "Reply with OK."}],
                    self.max_tokens_param: 1, "temperature": 0}
         for attempt in range(self.max_retries + 1):
             try:
-                completion = self._call(asyncio.wait_for(self._client.chat.completions.create(**payload),
+                completion = self._call(asyncio.wait_for(endpoint.client.chat.completions.create(**payload),
                                                          self.timeout + 5.0))
             except Exception as exc:  # noqa: BLE001 - classified below
                 status = getattr(exc, "status_code", None)
                 if status in (401, 403):
-                    raise DfabenchError(f"openai: {self.host} refused the API key from ${self.api_key_env} "
+                    raise DfabenchError(f"openai: {where} refused the API key from ${self.api_key_env} "
                                         f"(HTTP {status})") from None
                 if status == 404:
                     message = self._clean(getattr(exc, "message", "") or str(exc))
-                    raise DfabenchError(f"openai: {self.host} does not serve model {self.model!r} "
+                    raise DfabenchError(f"openai: {where} does not serve model {self.model!r} "
                                         f"(HTTP 404: {message})") from None
                 if attempt == self.max_retries:
                     if status is None:  # never reached the server: a wrong URL, a server that is down
-                        raise DfabenchError(f"openai: cannot reach {self.host or redact(self.base_url)} "
-                                            f"({self._clean(str(exc))})") from None
+                        raise DfabenchError(f"openai: cannot reach {where or endpoint.label} "
+                                            f"({self._clean(self._connection_reason(exc))})") from None
                     return None  # a transient HTTP error: the identity falls back to GET /models
                 wait = retry_after_seconds(getattr(getattr(exc, "response", None), "headers", None))
                 time.sleep(min(self.max_backoff, wait if wait is not None else self.backoff * 2 ** attempt))
@@ -353,29 +421,60 @@ class OpenAIModel(Model):
             return reported if isinstance(reported, str) and reported else None
         return None
 
-    def _list_model(self) -> dict[str, Any]:
+    def _list_model(self, endpoint: Endpoint) -> dict[str, Any]:
+        """What ``GET /models`` of the single endpoint says of the model ({} when it says nothing, or fails:
+        an endpoint without /models still works; one that cannot be reached fails at the probe, or each call)."""
         if self._listed is None:
-            try:
-                self._listed = self._call(self._find_listed_model())
-            except Exception:  # noqa: BLE001 - an endpoint without /models still works
-                self._listed = {}
+            state, listed, _ = self._call(self._health(endpoint))
+            self._listed = listed if state == "up" else {}
         return self._listed
 
-    async def _find_listed_model(self) -> dict[str, Any]:
-        page = await asyncio.wait_for(self._client.models.list(), self.timeout)
+    def _connection_reason(self, exc: BaseException) -> str:
+        failure = connect_failure(exc)
+        text = str(exc)
+        return f"{text}: {failure}" if failure and failure not in text.lower() else text
+
+    async def _health(self, endpoint: Endpoint) -> tuple[str, dict[str, Any], str | None]:
+        """``GET {base_url}/models`` of one endpoint -> ``(state, listed, reason)``: ``up`` (with what it lists
+        of the model: {"id", "root"}, or {} when it lists nothing or has no /models), ``down`` (unreachable,
+        timing out, 5xx; the reason starts with ``cannot reach`` when no connection was made) or ``refused``
+        (it serves other models, or refuses the key)."""
+        errors = self._errors
+        try:
+            page = await asyncio.wait_for(endpoint.client.models.list(), min(self.timeout, PROBE_TIMEOUT) + 5.0)
+        except asyncio.CancelledError:
+            raise
+        except errors.APIStatusError as exc:
+            status = exc.status_code
+            if status in (401, 403):
+                return "refused", {}, f"refused the API key from ${self.api_key_env} (HTTP {status})"
+            if status >= 500:
+                return "down", {}, f"GET /models: HTTP {status}"
+            return "up", {}, None  # no /models (404...): nothing to check, as with one endpoint
+        except (errors.APITimeoutError, asyncio.TimeoutError, TimeoutError):
+            return "down", {}, "GET /models timed out"
+        except Exception as exc:  # noqa: BLE001 - a connection error, or a broken reply
+            if isinstance(exc, errors.APIConnectionError) and connect_failure(exc):
+                return "down", {}, f"cannot reach ({self._clean(connect_failure(exc), 120)})"
+            return "down", {}, f"GET /models failed: {self._clean(self._connection_reason(exc), 160)}"
+        ids = []
         for entry in getattr(page, "data", None) or []:
+            ids.append(str(getattr(entry, "id", None)))
             if getattr(entry, "id", None) == self.model:
                 found = {"id": entry.id}
                 root = getattr(entry, "root", None) or (getattr(entry, "model_extra", None) or {}).get("root")
                 if isinstance(root, str):
                     found["root"] = root
-                return found
-        return {}
+                return "up", found, None
+        if ids and self.pooled:
+            shown = ", ".join(repr(i) for i in ids[:5]) + (", ..." if len(ids) > 5 else "")
+            return "refused", {}, self._clean(f"serves {shown}, not {self.model!r}", 200)
+        return "up", {}, None
 
     # ------------------------------------------------------------------ generation
 
     def generate(self, requests: list[GenerateRequest]) -> list[Response]:
-        """Send the batch concurrently (at most ``concurrency`` in flight); one response per request."""
+        """Send the batch concurrently (at most ``concurrency`` in flight per endpoint); one response per request."""
         if not requests:
             return []
         payloads: list[dict[str, Any] | Response] = []
@@ -423,24 +522,50 @@ class OpenAIModel(Model):
         async def one(payload, request):
             if isinstance(payload, Response):
                 return payload
-            async with self._semaphore:
-                return await self._complete(payload, request)
+            return await self._complete(payload, request)
 
         return list(await asyncio.gather(*(one(p, r) for p, r in zip(payloads, requests, strict=True))))
 
     async def _complete(self, payload: dict[str, Any], request: GenerateRequest) -> Response:
+        """One request, with its retries: each attempt on the up endpoint with the fewest requests in flight;
+        after a failure of the endpoint's (connection, timeout, 5xx, malformed reply) the next attempt goes to
+        another up endpoint at once. Only the reply that answers counts (its usage, its model)."""
+        pool = self.pool
         attempts = 0
+        failed_on: set[Endpoint] = set()
+        # every endpoint gets its chance on top of the retries
+        limit = self.max_retries + len(pool.endpoints) - 1
         while True:
+            endpoint = await pool.acquire(failed_on)
+            switch = False
+            # what another request learnt while this one waited for a slot: not asked again
             asked = (payload.get("response_format") or {}).get("type")
             if asked in self._formats_refused:  # refused for another request since this payload was built
                 payload = {k: v for k, v in payload.items() if k != "response_format"}
                 weaker = self._response_format(request.response_format)
                 if weaker is not None:
                     payload["response_format"] = weaker
+            if self._logprobs_refused and "logprobs" in payload:
+                payload = {k: v for k, v in payload.items() if k not in ("logprobs", "top_logprobs")}
+            if endpoint is None:  # every endpoint is down (or refused)
+                dead = pool.dead
+                failure = _Attempt(True, pool.all_down_reason(), kind="no_endpoint")
+                attempts += 1
+                if dead or attempts > limit:
+                    await pool.wait_for_endpoint(0.0)  # what a cool-off that is over may bring back, at once
+                    if not pool.up():
+                        pool.dead = True
+                        failure = _Attempt(False, pool.all_down_reason(), kind="no_endpoint")
+                        break
+                    continue
+                await pool.wait_for_endpoint(self._backoff(attempts))
+                continue
             try:
                 completion = await asyncio.wait_for(
-                    self._client.chat.completions.create(**payload), self.timeout + 5.0)
-                return self._to_response(completion, request, payload)
+                    endpoint.client.chat.completions.create(**payload), self.timeout + 5.0)
+                response = self._to_response(completion, request, payload)
+                pool.succeeded(endpoint)
+                return response
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - every failure is classified below
@@ -458,15 +583,26 @@ class OpenAIModel(Model):
                     if weaker is not None:
                         payload["response_format"] = weaker
                     continue
+                if failure.endpoint_fault:
+                    pool.failed(endpoint, failure.reason, connect_failure(exc) is not None)
+                    failed_on.add(endpoint)
+                    switch = pool.another_up(failed_on)
+                    if len(pool.endpoints) > 1:
+                        failure.reason = f"{endpoint.label}: {failure.reason}"
+            finally:
+                await pool.release(endpoint)
             attempts += 1
-            if not failure.retry or attempts > self.max_retries:
+            if not failure.retry or attempts > limit:
                 break
             wait = failure.wait
             if wait is None:
-                wait = min(self.max_backoff, self.backoff * (2 ** (attempts - 1)) * (0.5 + random.random()))
+                wait = 0.0 if switch else self._backoff(attempts)
             await asyncio.sleep(min(wait, MAX_RETRY_AFTER))
         tries = f" (after {attempts} attempts)" if attempts > 1 else ""
         return Response(error=self._clean(f"{failure.reason}{tries}", 1000), error_kind=failure.kind)
+
+    def _backoff(self, attempts: int) -> float:
+        return min(self.max_backoff, self.backoff * (2 ** (attempts - 1)) * (0.5 + random.random()))
 
     def _classify(self, exc: Exception) -> _Attempt:
         errors = self._errors
@@ -481,13 +617,14 @@ class OpenAIModel(Model):
             retry = status in RETRY_STATUS or status >= 500
             wait = retry_after_seconds(getattr(exc.response, "headers", None)) if retry else None
             return _Attempt(retry, f"HTTP {status}: {message}", wait, kind="rate_limited" if status == 429
-                            else f"http_{status}")
+                            else f"http_{status}", endpoint_fault=status >= 500)
         if isinstance(exc, (errors.APITimeoutError, asyncio.TimeoutError, TimeoutError)):
-            return _Attempt(True, f"timed out after {self.timeout:g} s", kind="timeout")
+            return _Attempt(True, f"timed out after {self.timeout:g} s", kind="timeout", endpoint_fault=True)
         if isinstance(exc, errors.APIConnectionError):
-            return _Attempt(True, f"connection error: {self._clean(str(exc))}", kind="connection")
+            return _Attempt(True, f"connection error: {self._clean(self._connection_reason(exc))}",
+                            kind="connection", endpoint_fault=True)
         return _Attempt(True, f"malformed reply: {type(exc).__name__}: {self._clean(str(exc))}",
-                        kind="malformed_response")
+                        kind="malformed_response", endpoint_fault=True)
 
     def _to_response(self, completion: Any, request: GenerateRequest, payload: dict[str, Any]) -> Response:
         if isinstance(completion, (str, bytes)) or not getattr(completion, "choices", None):
@@ -528,7 +665,10 @@ class OpenAIModel(Model):
         if not self._loop.is_running():
             return
         try:
-            self._call(self._client.close())
+            if self.pooled and any(e.sent for e in self.pool.endpoints):
+                self.pool.say(self.pool.summary())  # which servers answered, which were down: once, at the end
+            for endpoint in self.pool.endpoints:
+                self._call(endpoint.client.close())
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=5)

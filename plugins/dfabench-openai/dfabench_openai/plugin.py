@@ -10,6 +10,7 @@ def dfabench_register_models(register):
         "dfabench_openai.model:OpenAIModel",
         aliases=("openai-compatible",),
         capabilities=("generate",),
-        description="an OpenAI-compatible chat endpoint with image input (args: model, base_url, api_key_env, "
-                    "concurrency, timeout, max_retries, detail, logprobs)",
+        description="an OpenAI-compatible chat endpoint with image input (args: model, base_url: one URL or "
+                    "several, comma-separated, load-balanced with failover; api_key_env, concurrency, timeout, "
+                    "max_retries, detail, logprobs, cooloff)",
     )
