@@ -5,7 +5,7 @@
 # constraints/base.txt only; its exact versions are then written to the lock file. .venv and
 # .venv-lmms are not touched. Afterwards run `bash scripts/test.sh` and review `git diff constraints/`.
 #
-#   bash scripts/lock.sh [dev|lmms|all]     (default all)
+#   bash scripts/lock.sh [dev|lmms|detectors|all]     (default all)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 which="${1:-all}"
@@ -38,4 +38,10 @@ if [ "$which" = lmms ] || [ "$which" = all ]; then
     venv="$work/lmms"
     PIP_CONSTRAINT="$root/constraints/base.txt" DFABENCH_CONSTRAINTS=none bash "$root/.ci/lmms-env.sh" "$venv"
     write_lock "$venv" "$root/constraints/lmms.txt" ".venv-lmms (.ci/lmms-env.sh)"
+fi
+if [ "$which" = detectors ] || [ "$which" = all ]; then
+    venv="$work/detectors"
+    # not under base.txt: it pins the CPU torch 2.13.0, and this environment needs torch 2.14.1 + torchvision 0.29.1
+    DFABENCH_CONSTRAINTS=none bash "$root/.ci/detectors-env.sh" "$venv"
+    write_lock "$venv" "$root/constraints/detectors.txt" ".venv-detectors (.ci/detectors-env.sh)"
 fi
