@@ -34,10 +34,9 @@ from dfabench.images import (  # noqa: F401 - re-exported (benchmarks and plugin
     decode_image,
     max_image_pixels,
 )
-from dfabench.models import Model
 from dfabench.plugins import get_manager
 from dfabench.progress import Progress
-from dfabench.records import ModelIdentity, judge_without_tasks
+from dfabench.records import judge_without_tasks
 from dfabench.redact import scrub_value
 from dfabench.roles import check_role_entry, create_role_model
 from dfabench.selection import ids_sha256, left_out_note, select_samples
@@ -94,12 +93,6 @@ def _environment() -> dict[str, Any]:
         except metadata.PackageNotFoundError:
             pass
     return {"python": platform.python_version(), "platform": platform.platform(), "packages": packages}
-
-
-def model_record(entry, args: dict[str, Any], model: Model) -> dict[str, Any]:
-    """The model's identity as stored in run.json (:class:`dfabench.records.ModelIdentity`); its
-    fingerprint keys the response cache."""
-    return ModelIdentity.create(entry, args, model).to_dict()
 
 
 def select_split(benchmark: Benchmark, split: str | None) -> tuple[str, list[Sample]]:

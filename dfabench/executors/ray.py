@@ -183,7 +183,7 @@ class RayExecutor:
                root: str) -> Iterator[tuple[list[Item], Outcomes]]:
         """Dispatch the batches to the replicas; yields each answered batch as it comes back (not in order)."""
         ray = import_ray()
-        from ray.exceptions import GetTimeoutError, RayActorError
+        from ray.exceptions import RayActorError
 
         task_ref = ray.put(task)
         source = iter(batches)
@@ -221,7 +221,7 @@ class RayExecutor:
                 load[index] -= 1
                 try:
                     known.update(ray.get(ref))
-                except (RayActorError, GetTimeoutError) as exc:
+                except RayActorError as exc:
                     if index in self.alive:
                         self.alive.remove(index)
                         self.died.append(f"replica {index + 1}: {_reason(exc)}")

@@ -23,7 +23,6 @@ fewer beyond. The number used is reported in the ``ranking`` breakdown.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Hashable, Sequence
 from pathlib import Path
 from typing import Any
@@ -271,16 +270,6 @@ def detection_metrics(records: Sequence[dict[str, Any]], context: MetricContext)
     output.breakdowns["confusion_matrix"] = _confusion_table(ref, pred, rows, DETECTION_LABELS)
     output.per_sample = _per_sample_correct(columns, from_log, correct)
     return output
-
-
-def _finite_score(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
 
 
 def ranking_replicates(n_scored: int, n_boot: int) -> int:

@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from dfabench.metrics import MetricContext, MetricOutput, MetricResult
-from dfabench.metrics.classification import _detection_reference, _finite_score, _mean_result, ranking_metrics
+from dfabench.metrics.classification import _detection_reference, _mean_result, ranking_metrics
+from dfabench.records.sample import finite_score
 
 ONE_FRAME = "every video has one frame: the video level is the frame level"
 
@@ -51,7 +52,7 @@ def video_metrics(records: list[dict[str, Any]], context: MetricContext) -> Metr
         frames[key] = frames.get(key, 0) + 1
         clusters[key] = key[0]
         labels_of_source.setdefault(key[0], set()).add(label)
-        score = None if record.get("error") else _finite_score(record.get("score"))
+        score = None if record.get("error") else finite_score(record.get("score"))
         if score is None:
             n_without_score += 1
             videos.setdefault(key, [])
