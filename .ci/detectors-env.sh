@@ -30,18 +30,8 @@ fi
 if [ ! -x "$venv/bin/python" ]; then
     "$python" -m venv "$venv"
 fi
-pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
-# pip, quiet when it works: its warnings are shown only when it fails, together with its error
-pip_install() {
-    local log
-    log="$(mktemp)"
-    if ! "${pip[@]}" install "${constraints[@]}" "$@" 2>"$log"; then
-        cat "$log" >&2
-        rm -f "$log"
-        return 1
-    fi
-    rm -f "$log"
-}
+# shellcheck source=../scripts/pip.sh
+source "$root/scripts/pip.sh"
 
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     pip_install "torch==2.14.1" "torchvision==0.29.1" "timm==1.0.31" transformers safetensors \

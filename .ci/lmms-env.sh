@@ -28,18 +28,8 @@ if [ ! -x "$venv/bin/python" ]; then
     "$python" -m venv "$venv"
 fi
 pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
-# pip, quiet when it works: its warnings (local index folders that lack a package, setuptools' notes on
-# editable builds) are shown only when it fails, together with its error
-pip_install() {
-    local log
-    log="$(mktemp)"
-    if ! "${pip[@]}" install "${constraints[@]}" "$@" 2>"$log"; then
-        cat "$log" >&2
-        rm -f "$log"
-        return 1
-    fi
-    rm -f "$log"
-}
+# shellcheck source=../scripts/pip.sh
+source "$root/scripts/pip.sh"
 
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     pip_install "torch==2.13.0" "lmms-eval==0.7.3" decord pytest "setuptools>=77"

