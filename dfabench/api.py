@@ -42,7 +42,8 @@ old console script kept as an alias.
 Files:
 
 - :func:`cache_dir` (``$DFABENCH_CACHE_DIR`` or ``~/.cache/dfabench``: where a plugin keeps trained
-  weights, in a folder of its own); :func:`atomic_write_text` (a file written whole or not at all);
+  weights, in a folder of its own); :func:`load_or_train` (a trained model kept there: loaded when sound, else
+  trained and saved; a read-only cache is no error); :func:`atomic_write_text` (a file written whole or not at all);
   :func:`sha256_file`.
 
 Importing this module is light: every plugin's ``plugin.py`` imports it when the CLI starts, so the
@@ -56,7 +57,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from dfabench import hookimpl
-from dfabench.data import cache_dir, resolve_bench
+from dfabench.data import cache_dir, load_or_train, resolve_bench
 from dfabench.errors import DfabenchError, InputError
 from dfabench.models import (
     CAPABILITIES,
@@ -111,6 +112,7 @@ __all__ = [
     "hookimpl",
     "load_benchmark",
     "load_mask",
+    "load_or_train",
     "mask_scores",
     "open_rgb",
     "redact",

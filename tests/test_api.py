@@ -116,3 +116,43 @@ def test_entry_points_are_uniform(plugin):
     installed = [ep for ep in metadata.entry_points(group="dfabench") if ep.dist and ep.dist.name == dist_name]
     if installed:  # the installed metadata agrees (reinstall the plugin after changing its entry point)
         assert [ep.value for ep in installed] == [f"{package}.plugin"]
+
+
+class _Trained:
+    """A stand-in trained model: its value, saved as text."""
+
+    def __init__(self, value: str):
+        self.value = value
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.value)
+
+    @classmethod
+    def load(cls, path: Path) -> _Trained:
+        text = path.read_text()
+        if not text.startswith("model"):
+            raise api.InputError(path, "not a model file")
+        return cls(text)
+
+
+def test_load_or_train_keeps_loads_retrains_a_damaged_file_and_survives_a_read_only_cache(tmp_path):
+    trained = []
+
+    def train():
+        trained.append(1)
+        return _Trained(f"model {len(trained)}")
+
+    path = tmp_path / "cache" / "m.txt"
+    model, kept = api.load_or_train(path, _Trained.load, train)
+    assert (model.value, kept, path.read_text()) == ("model 1", path, "model 1")
+    model, kept = api.load_or_train(path, _Trained.load, train)  # from the cache: no training
+    assert (model.value, kept, len(trained)) == ("model 1", path, 1)
+    path.write_text("garbage")  # a damaged entry: trained again and replaced
+    model, kept = api.load_or_train(path, _Trained.load, train)
+    assert (model.value, kept, path.read_text()) == ("model 2", path, "model 2")
+
+    blocked = tmp_path / "file"
+    blocked.write_text("")  # a file where the cache folder should be: cannot be written
+    model, kept = api.load_or_train(blocked / "m.txt", _Trained.load, train)
+    assert (model.value, kept) == ("model 3", None)

@@ -55,6 +55,7 @@ from dfabench.api import (
     Response,
     atomic_write_text,
     load_mask,
+    load_or_train,
     mask_scores,
 )
 
@@ -459,17 +460,8 @@ class NoiseInconsistencyLocalizer(Model):
                 "threshold_source": "default: no train split" if self.threshold == "auto" else "given"})
             return
         path = cached_model_path(benchmark.fingerprint(), self.max_side, self.threshold)
-        if path.is_file():
-            try:
-                self.model = NoiseModel.load(path)
-                return
-            except InputError:
-                pass  # a damaged cache entry: fit again and replace it
-        self.model = fit_noise_model(benchmark, max_side=self.max_side, threshold=self.threshold)
-        try:
-            self.model.save(path)
-        except OSError:
-            pass  # a read-only cache: the model is used without being kept
+        self.model, _ = load_or_train(
+            path, NoiseModel.load, lambda: fit_noise_model(benchmark, max_side=self.max_side, threshold=self.threshold))
 
     def identity(self) -> dict[str, Any]:
         identity: dict[str, Any] = {"settings": _settings(self.max_side, self.threshold)}

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from dfabench.api import CATEGORIES, DfabenchError, InputError, Model, ScoreRequest, Scores, open_rgb
+from dfabench.api import CATEGORIES, DfabenchError, InputError, Model, ScoreRequest, Scores, load_or_train, open_rgb
 from dfabench.api import cache_dir as dfabench_cache_dir
 
 from dfabench_baselines.features import DEFAULT_SIZE, FEATURE_KIND, FEATURE_VERSION, n_features, spectrum_features
@@ -326,19 +326,9 @@ class SpectrumDetector(Model):
         if self.model is not None:
             return
         path = cached_model_path(benchmark.fingerprint(), self.size, self.C)
-        if path.is_file():
-            try:
-                self.model = SpectrumClassifier.load(path)
-                self.source = str(path)
-                return
-            except InputError:
-                pass  # a damaged cache entry: train again and replace it
-        self.model = train_spectrum(benchmark, size=self.size, C=self.C)
-        try:
-            self.model.save(path)
-            self.source = str(path)
-        except OSError:
-            self.source = None  # a read-only cache: the model is used without being kept
+        self.model, kept = load_or_train(path, SpectrumClassifier.load,
+                                         lambda: train_spectrum(benchmark, size=self.size, C=self.C))
+        self.source = str(kept) if kept else None
 
     def identity(self) -> dict[str, Any]:
         identity: dict[str, Any] = {"settings": _settings(self.size, self.C)}

@@ -36,7 +36,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from dfabench.api import CATEGORIES, DfabenchError, InputError, Model, ScoreRequest, Scores, open_rgb, sha256_file
+from dfabench.api import (
+    CATEGORIES,
+    DfabenchError,
+    InputError,
+    Model,
+    ScoreRequest,
+    Scores,
+    load_or_train,
+    open_rgb,
+    sha256_file,
+)
 from PIL import Image
 
 from dfabench_detectors.learned_config import (
@@ -417,21 +427,14 @@ class LearnedDetector(Model):
         import sys
 
         path = cached_model_path(benchmark.fingerprint(), self.settings, self._backbone_sha())
-        if path.is_file():
-            try:
-                self.model = LearnedModel.load(path)
-                self.source = str(path)
-                return
-            except InputError:
-                pass  # a damaged cache entry: train again and replace it
-        sys.stderr.write(f"{MODEL_NAME}: training on the train split of {benchmark.name} (cached as {path})\n")
-        self.model = train_learned(benchmark, self.settings, backbone=self.backbone, checkpoint=checkpoint_path(path),
-                                   stream=sys.stderr)
-        try:
-            self.model.save(path)
-            self.source = str(path)
-        except OSError:
-            self.source = None  # a read-only cache: the model is used without being kept
+
+        def train() -> LearnedModel:
+            sys.stderr.write(f"{MODEL_NAME}: training on the train split of {benchmark.name} (cached as {path})\n")
+            return train_learned(benchmark, self.settings, backbone=self.backbone, checkpoint=checkpoint_path(path),
+                                 stream=sys.stderr)
+
+        self.model, kept = load_or_train(path, LearnedModel.load, train)
+        self.source = str(kept) if kept else None
 
     def identity(self) -> dict[str, Any]:
         identity: dict[str, Any] = {"settings": self.settings.to_dict(self._backbone_sha())}
