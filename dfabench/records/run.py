@@ -68,6 +68,9 @@ GENERATION = Obj({
 SELECTION = Obj({
     "split": STR_OR_NULL, "limit": COUNT_OR_NULL, "n": COUNT, "n_available": COUNT, "n_pool": COUNT,
     "excluded": MapOf(COUNT), "ids_sha256": STR,
+    "frames_per_video": Scalar("integer", minimum=1, description="--frames-per-video: at most this many frames of each "
+                               "video were taken (absent: every frame)"),
+    "frames_seed": Scalar("integer", description="the seed of the frame sampling (with frames_per_video)"),
 }, description="which samples of the split the task asked (dfabench.selection)")
 
 TASK = Obj({
