@@ -50,7 +50,7 @@ from dfabench.store import (
     samples_file_name,
     sha256_text,
 )
-from dfabench.tasks import TaskSpec
+from dfabench.tasks import TaskSpec, expand_variants
 
 # --------------------------------------------------------------------------- options
 
@@ -81,6 +81,9 @@ class RunOptions:
     executor_options: dict[str, Any] = field(default_factory=dict)
     #: at most N frames per source video (seeded; dfabench.selection), or None: every frame
     frames_per_video: int | None = None
+    #: ``--prompt-variant``: None (each task's own prompt), a variant name, ``A,B`` or ``all``
+    #: (dfabench.tasks.expand_variants); each variant runs as its own task ``TASK@NAME``
+    prompt_variant: str | None = None
 
 
 def _environment() -> dict[str, Any]:
@@ -109,6 +112,10 @@ def run(options: RunOptions, stream=None) -> dict[str, Any]:
 
     The whole run holds the run folder's lock (a second writer gets exit 2) and writes once: the
     per-sample logs, the predicted masks and run.json are one transaction (:mod:`dfabench.store`)."""
+    from dataclasses import replace
+
+    if options.prompt_variant is not None:  # an unknown variant is refused before the folder is touched
+        options = replace(options, tasks=expand_variants(options.tasks, options.prompt_variant))
     folder = RunFolder(options.out)
     if folder.path.exists() and not folder.path.is_dir():
         raise DfabenchError(f"{folder.path} is a file; --out must be a folder")
@@ -119,7 +126,7 @@ def run(options: RunOptions, stream=None) -> dict[str, Any]:
 def _run(options: RunOptions, folder: RunFolder, stream=None) -> dict[str, Any]:
     """:func:`run` inside the run folder's transaction."""
     from dfabench.plugins import get_manager, load_object
-    from dfabench.scoring import score_records
+    from dfabench.scoring import score_records, set_variant_summary
 
     stream = stream or sys.stderr
     manager = get_manager()
@@ -129,7 +136,7 @@ def _run(options: RunOptions, folder: RunFolder, stream=None) -> dict[str, Any]:
     per_task: dict[str, list[Sample]] = {}
     selections: dict[str, dict[str, Any]] = {}
     for task in options.tasks:
-        manager.parser_for(task)  # a spec naming an unregistered parser fails here, before any work
+        task_parser(task)  # a spec naming an unregistered parser fails here, before any work
         per_task[task.id], selections[task.id] = select_samples(task, pool, split, options.limit,
                                                                 frames_per_video=options.frames_per_video,
                                                                 seed=options.seed)
@@ -199,6 +206,8 @@ def _run(options: RunOptions, folder: RunFolder, stream=None) -> dict[str, Any]:
                 capability = task.serves(capabilities)
                 task_info = {"version": task.version, "fingerprint": task.fingerprint, "spec": task.canonical(),
                              "capability": capability, "selection": selections[task.id]}
+                if task.variant is not None:  # a prompt variant: its own task (the spec holds its prompt)
+                    task_info.update(variant=task.variant, base=task.base_id)
                 record["tasks"][task.id] = task_info
                 note = left_out_note(task.id, selections[task.id])
                 if note:
@@ -243,6 +252,7 @@ def _run(options: RunOptions, folder: RunFolder, stream=None) -> dict[str, Any]:
         record["metrics"][task.id] = scored.metrics
         record["counts"][task.id] = scored.counts
         record["breakdowns"][task.id] = scored.breakdowns
+    set_variant_summary(record)
     for task, samples_records in finished:
         log = {"file": samples_file_name(task.id), "sha256": tx.write_samples(task.id, samples_records)}
         if task.reference == "mask_and_description":
@@ -339,6 +349,27 @@ def _check_same_run(folder: RunFolder, previous: dict[str, Any], model_name: str
 # --------------------------------------------------------------------------- one task
 
 
+def task_parser(task: TaskSpec):
+    """``text -> parsed answer`` for ``task``: its registered parser, given the spec's ``parser_options`` (the
+    letters of a lettered prompt) where it has them; a parser that takes no options is refused for such a spec."""
+    import inspect
+
+    from dfabench.errors import InputError
+
+    parser = get_manager().parser_for(task)
+    if not task.parser_options:
+        return parser
+    try:
+        inspect.signature(parser).bind("answer", {})
+    except TypeError:
+        raise InputError(task.source, f"parser {task.parser!r} takes no options, so it cannot read the lettered "
+                                      "answers 'parser_options' describes", f"task {task.id!r}") from None
+    except ValueError:  # no signature to inspect (a builtin): let the call say
+        pass
+    options = dict(task.parser_options)
+    return lambda text: parser(text, options)
+
+
 def _batches(items: list[Item], size: int) -> Iterator[list[Item]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
@@ -393,6 +424,6 @@ def predict_task(executor, described: dict[str, Any], task: TaskSpec, capability
         progress.update(len(batch), cached=n_cached, failed=n_failed)
     progress.close()
 
-    parse = functools.lru_cache(maxsize=1 << 16)(get_manager().parser_for(task))  # answers repeat; parsers are pure
+    parse = functools.lru_cache(maxsize=1 << 16)(task_parser(task))  # answers repeat; parsers are pure
     return [sample_record(task, item, results[item.sample.id], folder, parse, model_fingerprint)
             for item in items]

@@ -26,7 +26,7 @@ from dfabench.errors import DfabenchError
 from dfabench.metrics import MetricContext, MetricOutput, MetricResult, RowValues
 from dfabench.redact import redact
 from dfabench.store import RunFolder, SampleLog, Transaction, samples_file_name
-from dfabench.tasks import TaskSpec
+from dfabench.tasks import DEFAULT_VARIANT, TaskSpec, split_variant
 
 
 @dataclass
@@ -214,7 +214,127 @@ def rescore_record(folder: RunFolder, record: dict[str, Any], tasks: list[str] |
         if write_samples:
             entry = record.setdefault("samples", {}).get(task_id) or {}
             record["samples"][task_id] = {**entry, "file": samples_file_name(task_id), "sha256": digest}
+    set_variant_summary(record)
     return record
+
+
+# --------------------------------------------------------------------------- prompt variants
+
+#: the spread of the share of unparsed answers is reported beside the metrics' (counts, not a metric)
+UNPARSED_RATE = "unparsed_rate"
+
+
+def variant_summary(record: dict[str, Any]) -> dict[str, Any]:
+    """The prompt variants of each task in a run record and the spread of their numbers.
+
+    For each task run under at least one prompt variant (``TASK@NAME``, :mod:`dfabench.tasks`): ``tasks``
+    (variant name -> task key, ``default`` first), and, when two or more of them are done on the same samples,
+    ``spread``: for every metric all of them report, and for the share of unparsed answers
+    (``unparsed_rate``), the value of each variant (``values``) and ``min``, ``max``, ``range`` (max - min)
+    and ``std`` (the population standard deviation, ddof 0) across the variants; ``null`` with a ``reason``
+    where a variant's value is undefined. A pure function of the record's metrics and counts: ``dfabench
+    score`` and ``merge`` compute it again, ``dfabench verify`` re-derives it from the re-derived numbers."""
+    groups: dict[str, dict[str, str]] = {}
+    for key in record.get("tasks") or {}:
+        base, name = split_variant(key)
+        groups.setdefault(base, {})[name] = key
+    out: dict[str, Any] = {}
+    for base, members in groups.items():  # in the record's order of tasks
+        if set(members) == {DEFAULT_VARIANT}:
+            continue  # no variant: nothing to summarise (records without variants stay as they were)
+        names = sorted(members, key=lambda n: (n != DEFAULT_VARIANT, n))
+        entry: dict[str, Any] = {"tasks": {n: members[n] for n in names}}
+        done = [n for n in names if (record["tasks"][members[n]] or {}).get("status") == "done"
+                and members[n] in (record.get("metrics") or {})]
+        selections = {str(((record["tasks"][members[n]] or {}).get("selection") or {}).get("ids_sha256"))
+                      for n in done}
+        if len(done) < 2:
+            entry["reason"] = "fewer than two variants have numbers: no spread"
+        elif len(selections) != 1:
+            entry["reason"] = "the variants answered different samples: their numbers are not compared"
+        else:
+            entry["spread"] = _spread(record, {n: members[n] for n in done})
+        out[base] = entry
+    return out
+
+
+def _spread(record: dict[str, Any], members: dict[str, str]) -> dict[str, Any]:
+    import statistics
+
+    metrics = {n: (record.get("metrics") or {}).get(key) or {} for n, key in members.items()}
+    first = next(iter(metrics.values()))
+    names = [m for m in first if all(isinstance(metrics[n].get(m), dict) for n in members)]
+    columns: dict[str, dict[str, Any]] = {m: {n: metrics[n][m].get("value") for n in members} for m in names}
+    rates: dict[str, Any] = {}
+    for n, key in members.items():
+        counts = (record.get("counts") or {}).get(key) or {}
+        total = counts.get("n")
+        rates[n] = (counts.get("n_unparsed") or 0) / total if isinstance(total, int) and total > 0 else None
+    columns[UNPARSED_RATE] = rates
+    out: dict[str, Any] = {}
+    for metric, values in columns.items():
+        undefined = [n for n, v in values.items() if not _is_number(v)]
+        if undefined:
+            out[metric] = {"values": values, "min": None, "max": None, "range": None, "std": None,
+                           "reason": f"undefined for variant(s) {', '.join(undefined)}"}
+            continue
+        numbers = [float(v) for v in values.values()]
+        low, high = min(numbers), max(numbers)
+        # statistics.pstdev is correctly rounded: equal values give exactly 0
+        out[metric] = {"values": values, "min": low, "max": high, "range": high - low,
+                       "std": statistics.pstdev(numbers)}
+    return out
+
+
+def _is_number(value: Any) -> bool:
+    import math
+
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def set_variant_summary(record: dict[str, Any]) -> None:
+    """Write :func:`variant_summary` into ``record["variants"]`` (removed when the run has no variants)."""
+    summary = variant_summary(record)
+    if summary:
+        record["variants"] = summary
+    else:
+        record.pop("variants", None)
+
+
+def spread_rows(record: dict[str, Any]) -> list[list[Any]]:
+    """The rows of the prompt-variant spread table ``run`` and ``score`` print: per task, its headline metrics
+    (the installed spec's leaderboard columns; every metric for a task no installed plugin defines) and the
+    unparsed rate: min, max, max - min, std and each variant's value."""
+    from dfabench.plugins import get_manager
+
+    registry = get_manager().tasks
+    rows: list[list[Any]] = []
+    for base, entry in (record.get("variants") or {}).items():
+        spread = entry.get("spread") if isinstance(entry, dict) else None
+        if not isinstance(spread, dict):
+            if isinstance(entry, dict) and entry.get("reason"):
+                rows.append([base, "", "", "", "", "", str(entry["reason"])])
+            continue
+        headline = list(registry.get(base).columns) if base in registry and registry.get(base).columns else [
+            m for m in spread if m != UNPARSED_RATE]
+        for metric in [m for m in headline if m in spread] + [UNPARSED_RATE]:
+            figures = spread.get(metric)
+            if not isinstance(figures, dict):
+                continue
+            values = " / ".join(f"{n} {_short_number(v)}" for n, v in (figures.get("values") or {}).items())
+            if figures.get("min") is None:
+                rows.append([base, metric, "", "", "", "", f"{values} ({figures.get('reason')})"])
+                continue
+            rows.append([base, metric, _short_number(figures["min"]), _short_number(figures["max"]),
+                         _short_number(figures["range"]), _short_number(figures["std"]), values])
+    return rows
+
+
+SPREAD_HEADERS = ["task", "metric", "min", "max", "max-min", "std", "per variant"]
+
+
+def _short_number(value: Any) -> str:
+    return f"{value:.4f}" if _is_number(value) else "undefined"
 
 
 def task_from_record(task_id: str, info: dict[str, Any], source: Any) -> TaskSpec:

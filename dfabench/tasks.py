@@ -25,8 +25,21 @@ the first being the ranking key; ``chat`` — the ``dfabench chat`` command that
 identity of every judged sample names the rubric and its SHA-256, so scores under two rubrics are never
 averaged or ranked together).
 
+**Prompt variants.** ``parser_options`` maps option letters to answers (``{A: fake, B: real}``, ``{A: FS,
+...}``) for a prompt that offers lettered options; the parser reads a lettered answer through it.
+``variants`` lists paraphrases of the question: a mapping ``NAME -> {prompt, system, choices, fake_choice,
+parser_options, generation, description}`` (``prompt`` required). The spec's own ``prompt`` is the variant
+``default`` (the DFA-Bench question); :meth:`TaskSpec.with_variant` gives the spec of another: id
+``TASK@NAME`` (``DF-D@lettered``), the base's fields with the variant's prompt, its own ``choices`` /
+``fake_choice`` / ``parser_options`` (they belong to a phrasing: never inherited from the base) and the
+base's ``system`` and ``generation`` unless it gives its own. ``variants`` is outside the base's
+fingerprint (the default question measures the same whatever paraphrases are listed beside it); each
+variant's spec has its own fingerprint, over its id, its name (``variant``) and its prompt, so a variant run
+keys the response cache, the run record and the leaderboard under ``TASK@NAME``, never under ``TASK``.
+
 The **fingerprint** is a SHA-256 over every field that can change a number (everything but ``name``,
-``description``, ``aliases`` and the presentation fields), so silent prompt drift is visible and runs
+``description``, ``aliases``, ``variants`` and the presentation fields; ``variant`` and ``parser_options``
+only where set, so that specs without them keep their fingerprints), so silent prompt drift is visible and runs
 with different specs are never ranked together.
 
 This module is a *pure spec*: it knows the fields and their meaning and imports nothing of the
@@ -39,13 +52,14 @@ that a spec's ``parser`` is registered belong to the plugin manager, which impor
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from dfabench.errors import InputError
+from dfabench.errors import DfabenchError, InputError
 from dfabench.models import CAPABILITIES, GenerationSettings
 
 #: the sample filters dfabench ships (:mod:`dfabench.selection`); a spec may name any registered filter
@@ -60,7 +74,16 @@ _PRESENTATION_FIELDS = ("order", "columns", "chat", "rubric")
 DEFAULT_ORDER = 1000
 _FIELDS = {"id", "name", "aliases", "version", "description", "requires", "samples", "reference", "system",
            "prompt", "parser", "choices", "fake_choice", "generation", "metrics", "metric_options",
-           *_PRESENTATION_FIELDS}
+           "parser_options", "variants", "variant", *_PRESENTATION_FIELDS}
+#: the name of a spec's own prompt among its variants
+DEFAULT_VARIANT = "default"
+#: what ``--prompt-variant`` takes for every variant; not a variant name
+ALL_VARIANTS = "all"
+#: between a task id and a variant name in the variant's id (``DF-D@lettered``)
+VARIANT_SEPARATOR = "@"
+#: the fields a variant may give
+VARIANT_FIELDS = ("prompt", "system", "choices", "fake_choice", "parser_options", "generation", "description")
+_VARIANT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
 
 @dataclass(frozen=True)
@@ -85,6 +108,12 @@ class TaskSpec:
     columns: tuple[str, ...] = ()
     chat: str | None = None
     rubric: str | None = None
+    #: option letter -> answer (or option text), for a prompt with lettered options
+    parser_options: Mapping[str, str] = field(default_factory=dict)
+    #: the paraphrases of the question: name -> the variant's fields (see the module docstring)
+    variants: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: the name of the variant this spec is (None: the spec's own prompt, the variant ``default``)
+    variant: str | None = None
     source: str = ""
     plugin: str = ""
 
@@ -145,7 +174,24 @@ class TaskSpec:
         rubric = data.get("rubric")
         if rubric is not None and (not isinstance(rubric, str) or not rubric.strip()):
             raise fail(f"'rubric' must be the name or path of a judge rubric, got {rubric!r}")
-        return cls(
+        parser_options = _parser_options(data.get("parser_options"), "parser_options", fail)
+        variant = data.get("variant")
+        task_id = str(data["id"])
+        if variant is not None:
+            if not isinstance(variant, str) or not _VARIANT_NAME.match(variant) or variant in (
+                    DEFAULT_VARIANT, ALL_VARIANTS):
+                raise fail(f"'variant' must be a variant name (lower-case letters, digits, '-', '_'), got {variant!r}")
+            if not task_id.endswith(VARIANT_SEPARATOR + variant) or task_id.count(VARIANT_SEPARATOR) != 1:
+                raise fail(f"the spec of variant {variant!r} must have the id TASK{VARIANT_SEPARATOR}{variant}, "
+                           f"not {task_id!r}")
+            if data.get("variants"):
+                raise fail("a prompt variant cannot list variants of its own")
+        elif VARIANT_SEPARATOR in task_id:
+            raise fail(f"'id' must not contain {VARIANT_SEPARATOR!r} (it joins a task and its prompt variant)")
+        variants = _variants(data.get("variants"), fail)
+        if variants and data["reference"] == "conversation":
+            raise fail("'variants': a conversation task asks the sample's own questions, not 'prompt'")
+        spec = cls(
             id=str(data["id"]), version=str(data["version"]), requires=requires, samples=data["samples"].strip(),
             reference=data["reference"], prompt=str(data["prompt"]).strip(), parser=data["parser"].strip(),
             metrics=tuple(_as_list(data["metrics"])), name=str(data.get("name", "")),
@@ -155,8 +201,14 @@ class TaskSpec:
             fake_choice=fake_choice, generation=settings, metric_options=dict(metric_options),
             order=order, columns=tuple(str(c) for c in _as_list(data.get("columns") or [])),
             chat=chat.lower() if chat else None, rubric=rubric.strip() if rubric else None,
-            source=source, plugin=plugin,
+            parser_options=parser_options, variants=variants, variant=variant, source=source, plugin=plugin,
         )
+        for name in variants:  # each variant is a whole spec: a bad one fails here, naming its field
+            try:
+                spec.with_variant(name)
+            except InputError as exc:
+                raise fail(f"variants.{name}: {exc.problem}") from None
+        return spec
 
     # ------------------------------------------------------------------ identity
 
@@ -168,13 +220,56 @@ class TaskSpec:
             "choices": list(self.choices), "fake_choice": self.fake_choice,
             "generation": self.generation.to_dict(), "metrics": list(self.metrics),
             "metric_options": dict(self.metric_options),
+            # only where set: the specs without them keep the fingerprints they always had
+            **({"parser_options": dict(self.parser_options)} if self.parser_options else {}),
+            **({"variant": self.variant} if self.variant is not None else {}),
         }
 
     def to_dict(self) -> dict[str, Any]:
         out = self.canonical()
         out.update(name=self.name, description=self.description, aliases=list(self.aliases), order=self.order,
                    columns=list(self.columns), chat=self.chat, rubric=self.rubric)
+        if self.variants:
+            out["variants"] = {name: dict(fields) for name, fields in self.variants.items()}
         return out
+
+    # ------------------------------------------------------------------ prompt variants
+
+    @property
+    def base_id(self) -> str:
+        """The task this spec is a variant of (its own id when it is no variant)."""
+        return self.id.split(VARIANT_SEPARATOR, 1)[0]
+
+    @property
+    def variant_name(self) -> str:
+        """The variant this spec is: its name, or ``default``."""
+        return self.variant or DEFAULT_VARIANT
+
+    @property
+    def variant_names(self) -> tuple[str, ...]:
+        """``default`` and the names of the listed variants, in the spec's order."""
+        return (DEFAULT_VARIANT, *self.variants)
+
+    def with_variant(self, name: str) -> TaskSpec:
+        """The spec of prompt variant ``name`` (``default``: this spec itself); see the module docstring."""
+        if name == DEFAULT_VARIANT:
+            return self
+        if self.variant is not None:
+            raise DfabenchError(f"{self.id} is itself a prompt variant of {self.base_id}")
+        if name not in self.variants:
+            raise DfabenchError(f"task {self.id} has no prompt variant {name!r} (its variants: "
+                                f"{', '.join(self.variant_names)}; their questions: `dfabench tasks --json`)")
+        fields = self.variants[name]
+        generation = {k: v for k, v in self.generation.to_dict().items() if k != "seed"}
+        generation.update(fields.get("generation") or {})
+        data = {**self.canonical(), "id": f"{self.id}{VARIANT_SEPARATOR}{name}", "variant": name,
+                "prompt": fields["prompt"], "system": fields.get("system", self.system),
+                "choices": list(fields.get("choices") or []), "fake_choice": fields.get("fake_choice"),
+                "parser_options": dict(fields.get("parser_options") or {}), "generation": generation,
+                "name": f"{self.name} ({name})" if self.name else name,
+                "description": fields.get("description") or self.description, "order": self.order,
+                "columns": list(self.columns), "rubric": self.rubric}
+        return TaskSpec.from_dict(data, source=self.source, plugin=self.plugin)
 
     @property
     def sort_key(self) -> tuple[int, str]:
@@ -249,6 +344,74 @@ class TaskSpec:
             answers = [t["value"] for t in turns if t["from"] == "gpt"]
             return answers[-1] if answers else None
         return {"text": sample.description, "mask": sample.mask}
+
+
+def _parser_options(value: Any, where: str, fail) -> dict[str, str]:
+    """``parser_options`` checked: a mapping of option letters (one letter each) to non-empty text."""
+    if value in (None, {}):
+        return {}
+    if not isinstance(value, Mapping):
+        raise fail(f"'{where}' must be a mapping of option letter -> answer, e.g. {{A: fake, B: real}}")
+    out: dict[str, str] = {}
+    for letter, answer in value.items():
+        key = str(letter).strip().upper()
+        if not re.fullmatch(r"[A-Z]", key) or key in out:
+            raise fail(f"'{where}': option keys must be distinct single letters, got {letter!r}")
+        if not isinstance(answer, str) or not answer.strip():
+            raise fail(f"'{where}.{key}' must be the answer the letter stands for, got {answer!r}")
+        out[key] = answer.strip()
+    return out
+
+
+def _variants(value: Any, fail) -> dict[str, dict[str, Any]]:
+    """``variants`` checked for shape (each variant is then built as a whole spec by ``from_dict``)."""
+    if value in (None, {}):
+        return {}
+    if not isinstance(value, Mapping):
+        raise fail("'variants' must be a mapping of variant name -> {prompt, ...}")
+    out: dict[str, dict[str, Any]] = {}
+    for name, fields in value.items():
+        if not isinstance(name, str) or not _VARIANT_NAME.match(name) or name in (DEFAULT_VARIANT, ALL_VARIANTS):
+            raise fail(f"'variants': {name!r} is not a variant name (lower-case letters, digits, '-', '_'; "
+                       f"not {DEFAULT_VARIANT!r}, the spec's own prompt, nor {ALL_VARIANTS!r})")
+        if not isinstance(fields, Mapping):
+            raise fail(f"'variants.{name}' must be a mapping with at least 'prompt'")
+        unknown = set(fields) - set(VARIANT_FIELDS)
+        if unknown:
+            raise fail(f"'variants.{name}': unknown field(s) {sorted(unknown)} (a variant gives "
+                       f"{', '.join(VARIANT_FIELDS)})")
+        if not isinstance(fields.get("prompt"), str) or not fields["prompt"].strip():
+            raise fail(f"'variants.{name}.prompt' must be the question's text")
+        if fields.get("generation") is not None and not isinstance(fields["generation"], Mapping):
+            raise fail(f"'variants.{name}.generation' must be a mapping")
+        out[name] = {k: (dict(v) if isinstance(v, Mapping) else list(v) if isinstance(v, (list, tuple)) else v)
+                     for k, v in fields.items()}
+    return out
+
+
+def expand_variants(tasks: list[TaskSpec], selection: str | None) -> list[TaskSpec]:
+    """The specs ``--prompt-variant`` asks for: ``None`` / ``default``: the tasks as they are; ``all``: each
+    task's default and then each of its variants (a task without variants: its default only); ``A,B``: those
+    variants of each task (every task must have them)."""
+    if selection is None:
+        return list(tasks)
+    names = [n.strip() for n in selection.split(",") if n.strip()]
+    if not names:
+        raise DfabenchError("--prompt-variant needs a variant name, a comma-separated list of them, or 'all'")
+    out: list[TaskSpec] = []
+    for task in tasks:
+        wanted = list(task.variant_names) if ALL_VARIANTS in names else names
+        for name in wanted:
+            spec = task.with_variant(name)
+            if spec not in out:
+                out.append(spec)
+    return out
+
+
+def split_variant(task_key: str) -> tuple[str, str]:
+    """``DF-D@lettered`` -> ``("DF-D", "lettered")``; ``DF-D`` -> ``("DF-D", "default")``."""
+    base, sep, name = task_key.partition(VARIANT_SEPARATOR)
+    return base, (name if sep else DEFAULT_VARIANT)
 
 
 def _as_list(value: Any) -> list:

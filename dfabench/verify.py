@@ -17,6 +17,8 @@ its evidence:
 - with ``--bench DIR``: the benchmark's fingerprint is the one recorded, every logged sample's label,
   category and reference are those of the benchmark, and the logged ids are exactly the samples the task
   takes from the recorded split (its own selection rule, then ``--limit``);
+- a prompt variant (``TASK@NAME``, :mod:`dfabench.tasks`): every logged answer was asked the variant's question
+  (its prompt hash), and the spread across the variants (``variants`` in run.json) is re-derived exactly;
 - with ``--claim TASK.METRIC=VALUE``: the claimed number is within ``--tolerance`` of the re-derived value.
 
 A check either holds, does not hold (``FAIL``), or cannot run on this machine (``CANNOT CHECK HERE``: a
@@ -211,6 +213,7 @@ def _verify_logs(report: VerifyReport, folder: RunFolder, record: dict[str, Any]
         if _rederive(report, folder, record, rederived, task_id, logs[task_id], root, have_bench):
             fresh_tasks.add(task_id)
     check_judge(report, record, rederived, logs, fresh_tasks)
+    check_variants(report, record, rederived, specs, logs)
 
     for line in metric_errors(record):
         report.fail(f"{line} (its metrics are missing from the record)")
@@ -246,6 +249,33 @@ def _verify_logs(report: VerifyReport, folder: RunFolder, record: dict[str, Any]
                      f"claim {task_id}.{metric}={value} does not hold: the logs give {actual:.6f} "
                      f"(tolerance {tolerance})")
     return report
+
+
+def check_variants(report: VerifyReport, record: dict[str, Any], rederived: dict[str, Any], specs: dict[str, Any],
+                   logs: dict[str, SampleLog]) -> None:
+    """Prompt variants: each variant's log was asked the variant's own question, and the spread across the
+    variants is the one the re-derived numbers give (:func:`dfabench.scoring.variant_summary`)."""
+    from dfabench.files import canonical_json, sha256_text
+    from dfabench.scoring import variant_summary
+
+    for task_id in sorted(t for t in specs if (specs[t].variant is not None or "@" in t) and specs[t].id != t):
+        report.fail(f"{task_id}: run.json keeps the spec of {specs[task_id].id} under it (a variant's numbers are "
+                    "never another task's)")
+    for task_id in sorted(t for t in logs if t in specs and specs[t].variant is not None):
+        spec, info = specs[task_id], record["tasks"][task_id]
+        if (info.get("variant"), info.get("base")) != (spec.variant, spec.base_id):
+            report.fail(f"{task_id}: run.json names it variant {short(info.get('variant'))} of "
+                        f"{short(info.get('base'))}, its spec says {spec.variant} of {spec.base_id}")
+        asked = sha256_text(canonical_json(spec.messages()))
+        other = sum(1 for r in logs[task_id] if r.get("prompt_hash") not in (asked, "score"))
+        report.check(not other, f"{task_id}: every answer was asked the variant's question ({asked[:12]})",
+                     f"{task_id}: {other} per-sample records were asked another question than the variant's "
+                     f"(prompt hash not {asked[:12]})")
+    claimed, fresh = record.get("variants") or {}, variant_summary(rederived)
+    if claimed or fresh:
+        differing = sorted(k for k in set(claimed) | set(fresh) if not same_tree(claimed.get(k), fresh.get(k)))
+        report.check(not differing, f"spread across prompt variants re-derived exactly ({', '.join(fresh)})",
+                     f"the spread across prompt variants of {', '.join(differing)} differs from the re-derivation")
 
 
 def _rederive(report: VerifyReport, folder: RunFolder, record: dict[str, Any], rederived: dict[str, Any],

@@ -30,6 +30,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(a fixed, versioned prompt; recorded, and compared by the leaderboard); never by default")
     parser.add_argument("--extractor-arg", action="append", default=[], metavar="K=V",
                         help="an argument of the extractor model, like --model-arg (repeatable)")
+    parser.add_argument("--prompt-variant", metavar="NAME|all",
+                        help="ask the tasks' paraphrased questions (see `dfabench tasks`): a variant name, a "
+                             "comma-separated list, or 'all' (each variant, then the spread across them); each runs "
+                             "as its own task TASK@NAME; default: the tasks' own question (the DFA-Bench one)")
     parser.add_argument("--frames-per-video", type=int, metavar="N",
                         help="at most N frames per source video (source_id), chosen by a seeded rule "
                              "(DeepfakeBench reports 32); default: every frame")
@@ -72,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress, max_new_tokens=args.max_new_tokens, command=["dfabench", *sys.argv[1:]],
         extractor=(args.extractor, parse_model_args(args.extractor_arg)) if args.extractor else None,
         shard=shard, executor=args.executor, executor_options=executor_options,
-        frames_per_video=args.frames_per_video,
+        frames_per_video=args.frames_per_video, prompt_variant=args.prompt_variant,
     )
     if args.extractor_arg and not args.extractor:
         raise DfabenchError("--extractor-arg needs --extractor MODEL")

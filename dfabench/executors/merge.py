@@ -106,7 +106,7 @@ def merge_runs(paths: list[Path], out: Path, *, bench: str | None = None, comman
     from dfabench.files import sample_line
     from dfabench.redact import scrub_value
     from dfabench.runner import _check_reference_masks, select_split
-    from dfabench.scoring import score_log, scored_records, task_from_record
+    from dfabench.scoring import score_log, scored_records, set_variant_summary, task_from_record
     from dfabench.selection import ids_sha256, select_samples
     from dfabench.store import open_sample_log
 
@@ -202,6 +202,7 @@ def merge_runs(paths: list[Path], out: Path, *, bench: str | None = None, comman
             if task.reference == "mask_and_description":
                 log["masks"] = {m: tx.sha256_of(m) for m in sorted(masks)}
             record["samples"][task_id] = log
+        set_variant_summary(record)  # the spread across prompt variants, of the merged numbers
         tx.write_record(record)
     _merge_caches([folder_of.path / CACHE_FILE for _, folder_of, _ in shards], folder.path / CACHE_FILE)
     return record

@@ -81,7 +81,22 @@ TASK = Obj({
     "status": STR,
     "generation": GENERATION,
     "selection": SELECTION,
+    "variant": Scalar("string", description="the prompt variant this task is (TASK@NAME; absent: the default)"),
+    "base": Scalar("string", description="the task a prompt variant paraphrases"),
 }, required=("version", "fingerprint", "spec"))
+
+SPREAD = Obj({
+    "values": MapOf(NUMBER_OR_NULL, description="variant name -> its value"),
+    "min": NUMBER_OR_NULL, "max": NUMBER_OR_NULL, "range": NUMBER_OR_NULL,
+    "std": Scalar("number", "null", description="population standard deviation (ddof 0) across the variants"),
+    "reason": STR,
+}, required=("values", "min", "max", "range", "std"))
+
+VARIANTS = Obj({
+    "tasks": MapOf(STR, description="variant name (default: the spec's own prompt) -> task key"),
+    "spread": MapOf(SPREAD, description="metric (and unparsed_rate) -> the spread across the variants"),
+    "reason": STR,
+}, required=("tasks",), description="the prompt variants of one task (dfabench.scoring.variant_summary)")
 
 SAMPLES_FILE = Obj({
     "file": FILE_NAME,
@@ -122,6 +137,7 @@ RUN_RECORD = Obj({
     "counts": MapOf(MapOf(COUNT), description="task id -> n, n_failed, n_unparsed and further counts"),
     "breakdowns": MapOf(MapOf(AnyValue()), description="task id -> tables that are not one number"),
     "samples": MapOf(SAMPLES_FILE, description="task id -> its per-sample log"),
+    "variants": MapOf(VARIANTS, description="task id -> its prompt variants and their spread (only when run)"),
 }, required=("schema_version", "dfabench_version", "model", "benchmark", "tasks", "metrics", "counts", "samples"),
     description="run.json: the record of one run folder (DESIGN.md, 'Stages and files')")
 
