@@ -179,4 +179,10 @@ class TaskRegistry(Registry):
         return raw
 
     def get(self, name: str) -> TaskSpec:
-        return self.entries[self.resolve(self.normalise(name))]
+        """A task by id or alias; ``TASK@NAME`` is the prompt variant NAME of TASK (:meth:`TaskSpec.with_variant`:
+        an unknown variant is an error that lists the task's variants)."""
+        from dfabench.tasks import VARIANT_SEPARATOR
+
+        base, separator, variant = name.partition(VARIANT_SEPARATOR)
+        spec = self.entries[self.resolve(self.normalise(base))]
+        return spec.with_variant(variant.strip()) if separator else spec

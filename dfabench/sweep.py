@@ -9,6 +9,7 @@ benchmarks, an optional judge, and where the cells, the entries and the leaderbo
     leaderboard: leaderboard         # built here at the end
     benchmarks: {smoke: smoke, dfa: /data/dfa-bench}
     tasks: [DF-D, DF-C, AD]
+    prompt_variant: all              # optional, as `run --prompt-variant`: also DF-D@lettered... and the spread
     judge: {model: openai, args: {model: Qwen/Qwen2.5-72B-Instruct, base_url: "http://h1:8000/v1"}}
     models:
       - name: spectrum
@@ -47,7 +48,7 @@ __all__ = ["Bench", "Cell", "CellResult", "ModelPlan", "Round", "SweepResult", "
            "summary_table", "sweep"]
 
 ROUND_KEYS = ("round", "out", "entries", "leaderboard", "reported", "benchmarks", "tasks", "judge", "models",
-              "split", "seed", "limit", "n_boot", "frames_per_video", "replicates")
+              "split", "seed", "limit", "n_boot", "frames_per_video", "replicates", "prompt_variant")
 MODEL_KEYS = ("name", "model", "args", "tasks", "executor", "batch_size", "max_new_tokens")
 EXECUTOR_KEYS = ("kind", "ray_address", "replicas", "gpus_per_replica", "cpus_per_replica")
 JUDGE_KEYS = ("model", "args", "with_image", "rubric", "output", "max_tokens", "calibrate", "sample", "seed")
@@ -258,6 +259,15 @@ def load_round(path: str | Path, *, resolve_bench: Callable[[str], Path] | None 
     frames = check.integer(data.get("frames_per_video"), ("frames_per_video",))
     replicates = check.integer(data.get("replicates", 1000), ("replicates",))
     tasks = check.task_list(data["tasks"], ("tasks",))
+    if data.get("prompt_variant") is not None:  # as `run --prompt-variant`: each variant is a task TASK@NAME
+        from dfabench.tasks import expand_variants
+
+        try:
+            tasks = expand_variants(tasks, check.text(data["prompt_variant"], ("prompt_variant",)))
+        except InputError:
+            raise
+        except DfabenchError as exc:
+            raise check.fail(("prompt_variant",), str(exc)) from None
 
     if not isinstance(data["models"], list) or not data["models"]:
         raise check.fail(("models",), "must be a list of models (- model: NAME ...)")
@@ -320,12 +330,14 @@ def _model(check: _Checker, item: Any, where: tuple, round_tasks: list[Any]) -> 
     if item.get("tasks") is not None:
         own = check.task_list(item["tasks"], (*where, "tasks"))
         ids = {t.id for t in round_tasks}
+        ids |= {t.base_id for t in round_tasks}  # the round's variants only (prompt_variant: NAME): DF-D names them
         extra = [t.id for t in own if t.id not in ids]
         if extra:
             raise check.fail((*where, "tasks"), f"{', '.join(extra)} not in the round's tasks "
                                                 f"({', '.join(t.id for t in round_tasks)}); a model's tasks restrict "
                                                 "the round's")
-        tasks = [t for t in round_tasks if t.id in {o.id for o in own}]
+        # a model's DF-D keeps the round's prompt variants of DF-D (DF-D@NAME); a model's DF-D@NAME only that one
+        tasks = [t for t in round_tasks if t.id in {o.id for o in own} or t.base_id in {o.id for o in own}]
     kind, options = "local", {}
     if item.get("executor") is not None:
         spec = check.mapping(item["executor"], (*where, "executor"), EXECUTOR_KEYS)

@@ -290,3 +290,32 @@ def test_the_example_rounds_are_valid(tmp_path, bench, monkeypatch):
     assert set(template) <= set(sweep.ROUND_KEYS) and set(template["judge"]) <= set(sweep.JUDGE_KEYS)
     for model in template["models"]:
         assert set(model) <= set(sweep.MODEL_KEYS) and set(model.get("executor") or {}) <= set(sweep.EXECUTOR_KEYS)
+
+
+def test_a_round_with_prompt_variants_runs_each_and_a_models_task_keeps_its_variants(cli, tmp_path, bench):
+    log = tmp_path / "calls.log"
+    round_file = write_round(tmp_path, bench, reference_models(log), prompt_variant="default,lettered")
+    code, out, err = cli("sweep", str(round_file), "--no-progress")
+    assert code == 0, err
+    record = RunFolder(tmp_path / "out/runs/random/tiny").read_record()
+    assert list(record["tasks"]) == ["DF-D", "DF-D@lettered", "DF-C", "DF-C@lettered"]
+    assert all(info["status"] == "done" for info in record["tasks"].values())
+    assert set(record["variants"]) == {"DF-D", "DF-C"}
+    assert "DF-D@lettered" in record["command"][record["command"].index("--tasks") + 1]
+    logged = RunFolder(tmp_path / "out/runs/logged/tiny").read_record()
+    assert list(logged["tasks"]) == ["DF-D", "DF-D@lettered"]  # its DF-D, with the round's variant of it
+    board = json.loads((tmp_path / "board/leaderboard.json").read_text())
+    assert not board["excluded"]
+    assert {"DF-D", "DF-D@lettered"} <= {t for b in board["boards"] for t in b["tasks"]}
+
+    code, out, err = cli("sweep", str(round_file), "--no-progress")  # complete: nothing asked again
+    assert code == 0, err
+    assert cell_rows(out)["random"][3] == "skipped-complete"
+
+
+def test_an_unknown_prompt_variant_in_a_round_is_one_line_before_any_work(cli, tmp_path, bench):
+    round_file = write_round(tmp_path, bench, [{"model": "random"}], prompt_variant="no-such")
+    code, _, err = cli("sweep", str(round_file))
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and "prompt_variant" in err and "no-such" in err
+    assert not (tmp_path / "out").exists()

@@ -22,4 +22,16 @@ def run(args: argparse.Namespace) -> int:
     rows = [[t.id, t.name, t.version, "/".join(t.requires), t.samples, ", ".join(t.metrics), t.fingerprint[:12]]
             for t in tasks]
     print(table(rows, ["task", "name", "version", "needs", "samples", "metrics", "fingerprint"]))
+    variants = [t.with_variant(name) for t in tasks for name in t.variants]
+    if variants:
+        print("\nprompt variants (`dfabench run --prompt-variant NAME|all`; the tasks above ask their own question, "
+              "the variant 'default'):")
+        print(table([[v.id, v.fingerprint[:12], _one_line(v.prompt)] for v in variants],
+                    ["task", "fingerprint", "prompt"]))
     return 0
+
+
+def _one_line(text: str, width: int = 72) -> str:
+    """A prompt on one line of at most ``width`` characters."""
+    flat = " / ".join(line.strip() for line in text.splitlines() if line.strip())
+    return flat if len(flat) <= width else flat[:width - 3] + "..."
