@@ -34,7 +34,24 @@ def test_a_tolerant_metric_verifies_within_its_tolerance_and_says_so(cli, monkey
     _nudge(out, "fake_rate", 5e-5)
     code, stdout, _ = cli("verify", str(out))
     assert code == 0, stdout
-    assert "fake_rate (within 0.0001" in stdout
+    assert "fake_rate to within 0.0001, its declared tolerance" in stdout
+
+
+def test_the_verify_line_is_the_same_whether_or_not_this_machine_needed_the_tolerance(cli, monkeypatch, tiny_bench,
+                                                                                     tmp_path):
+    """The leaderboard's per-entry report quotes verify's lines: they must not depend on the machine's last digits
+    (the committed reports were byte-different on a machine whose embeddings matched exactly)."""
+    out = _run(cli, monkeypatch, tiny_bench, tmp_path)
+    code, exact, _ = cli("verify", str(out))
+    assert code == 0
+    _nudge(out, "fake_rate", 5e-5)
+    code, nudged, _ = cli("verify", str(out))
+    assert code == 0
+
+    def line(stdout):
+        return next(x for x in stdout.splitlines() if "metrics re-derived" in x)
+
+    assert line(exact) == line(nudged) and "fake_rate to within 0.0001" in line(exact)
 
 
 def test_beyond_the_tolerance_it_fails(cli, monkeypatch, tiny_bench, tmp_path):
