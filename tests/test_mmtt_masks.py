@@ -184,3 +184,109 @@ def test_unknown_protocol_and_unreadable_reference_are_clear_errors(mask_run):
     (bench / "masks/2.png").write_bytes(b"broken")
     with pytest.raises(InputError, match=r"masks/2.png: id 's2': cannot read the reference mask"):
         mask_metrics(records, _context(bench, run))
+
+
+# --------------------------------------------------------------------------- the fast PNG decoder of masks
+
+
+def _png(pixels, filters, *, crc_ok=True, depth=8, colour=0, interlace=0, extra=b""):
+    """An 8-bit greyscale PNG of ``pixels`` with the given filter type for each row (written here, by the PNG
+    specification's forward filters), so that every filter is exercised."""
+    import struct
+    import zlib
+
+    pixels = np.asarray(pixels, dtype=np.int64)
+    height, width = pixels.shape
+    lines = []
+    for row in range(height):
+        line, above = pixels[row], pixels[row - 1] if row else np.zeros(width, dtype=np.int64)
+        left = np.concatenate([[0], line[:-1]])
+        upper_left = np.concatenate([[0], above[:-1]])
+        kind = filters[row]
+        if kind == 0:
+            out = line
+        elif kind == 1:
+            out = line - left
+        elif kind == 2:
+            out = line - above
+        elif kind == 3:
+            out = line - (left + above) // 2
+        else:
+            p = left + above - upper_left
+            pa, pb, pc = np.abs(p - left), np.abs(p - above), np.abs(p - upper_left)
+            predictor = np.where((pa <= pb) & (pa <= pc), left, np.where(pb <= pc, above, upper_left))
+            out = line - predictor
+        lines.append(bytes([kind]) + bytes((out % 256).astype(np.uint8)))
+
+    def chunk(kind, data):
+        crc = zlib.crc32(kind + data) ^ (0 if crc_ok or kind != b"IDAT" else 1)
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, interlace)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"".join(lines) + extra))
+            + chunk(b"IEND", b""))
+
+
+@pytest.fixture(params=["zlib", "zlib-ng"])
+def inflater(request, monkeypatch):
+    from dfabench.metrics import localization
+
+    if request.param == "zlib-ng":
+        pytest.importorskip("zlib_ng")
+        from zlib_ng import zlib_ng as module
+    else:
+        import zlib as module
+    monkeypatch.setattr(localization, "_INFLATE", module)
+    return module
+
+
+@pytest.mark.parametrize("filters", ["none", "sub", "up", "average", "paeth", "mixed"])
+def test_the_fast_png_decoder_gives_pillows_pixels_for_every_filter(filters, inflater, tmp_path):
+    from dfabench.metrics.localization import _gray8_png, load_mask
+
+    rng = np.random.default_rng(len(filters))
+    pixels = rng.integers(0, 256, (9, 13))
+    pixels[3:6] = 255 * (rng.random((3, 13)) > 0.5)  # binary rows, as in a mask
+    kinds = {"none": [0] * 9, "sub": [1] * 9, "up": [2] * 9, "average": [3] * 9, "paeth": [4] * 9,
+             "mixed": [2, 1, 0, 4, 2, 2, 3, 1, 2]}[filters]
+    data = _png(pixels, kinds)
+    path = tmp_path / "m.png"
+    path.write_bytes(data)
+    with Image.open(path) as image:
+        expected = np.asarray(image)
+    assert np.array_equal(expected, pixels)  # the test's encoder is right
+    decoded = _gray8_png(data, 1 << 30)
+    if sum(k >= 3 for k in kinds) > 2:
+        assert decoded is None  # many Average / Paeth rows: Pillow decodes those
+    else:
+        assert decoded is not None and np.array_equal(decoded, expected)
+    assert np.array_equal(load_mask(str(path), protocol="mmtt"), expected > 127)
+    assert np.array_equal(load_mask(str(path), size=(7, 5), protocol="mmtt"),
+                          np.asarray(Image.fromarray(expected.astype(np.uint8)).resize((7, 5), Image.NEAREST)) > 127)
+
+
+def test_the_fast_png_decoder_leaves_anything_unusual_to_pillow(inflater, tmp_path):
+    from dfabench.metrics.localization import _gray8_png
+
+    pixels = np.arange(20).reshape(4, 5) * 12
+    assert np.array_equal(_gray8_png(_png(pixels, [1, 2, 0, 2]), 1 << 30), pixels)
+    assert _gray8_png(_png(pixels, [0] * 4, crc_ok=False), 1 << 30) is None
+    assert _gray8_png(_png(pixels, [0] * 4, extra=b"\0" * 7), 1 << 30) is None  # more data than the image
+    assert _gray8_png(_png(pixels, [0] * 4)[:-20], 1 << 30) is None  # truncated
+    assert _gray8_png(_png(pixels, [0] * 4, interlace=1), 1 << 30) is None
+    assert _gray8_png(_png(pixels, [0] * 4), 19) is None  # above the pixel limit
+    for mode in ("RGB", "P", "I;16", "LA", "1"):
+        path = tmp_path / f"{mode.replace(';', '')}.png"
+        Image.fromarray(pixels.astype(np.uint8)).convert(mode).save(path)
+        assert _gray8_png(path.read_bytes(), 1 << 30) is None, mode
+    # Pillow's own masks (adaptive filters), binary and soft: the same pixels
+    rng = np.random.default_rng(3)
+    for soft in (False, True):
+        mask = np.zeros((64, 64), dtype=np.uint8)
+        mask[10:40, 5:50] = 255
+        if soft:
+            mask = (mask * rng.random((64, 64))).astype(np.uint8)
+        path = tmp_path / "pil.png"
+        Image.fromarray(mask).save(path)
+        decoded = _gray8_png(path.read_bytes(), 1 << 30)
+        assert decoded is None or np.array_equal(decoded, mask)

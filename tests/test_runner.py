@@ -82,10 +82,11 @@ def test_random_score_mode_gives_ranking_metrics(cli, tiny_bench, tmp_path):
     assert "AD" not in record["metrics"]
 
 
-def test_localization_task_is_na_for_a_text_model(cli, tiny_bench, tmp_path):
+def test_localization_task_is_na_for_a_score_only_model(cli, tiny_bench, tmp_path):
+    # (a text model answers FL since FL v3: its mask is derived from its text, tests/test_fl_text_masks.py)
     out = tmp_path / "run"
-    code, stdout, _ = cli("run", "--model", "constant", "--tasks", "FL", "--bench", str(tiny_bench), "--out", str(out),
-                          "--no-progress")
+    code, stdout, _ = cli("run", "--model", "random", "--model-arg", "mode=score", "--tasks", "FL", "--bench",
+                          str(tiny_bench), "--out", str(out), "--no-progress")
     assert code == 0
     assert _run_record(out)["tasks"]["FL"]["status"].startswith("n/a")
     assert "n/a" in stdout

@@ -5,7 +5,9 @@ images of the rest (a corrupt or oversized image fails that sample only); :func:
 model once for the batch and, if that raises, once per sample, so one bad sample never takes its batch
 down. Each outcome is a dict: ``payload`` (the cacheable answer, :func:`dfabench.answers.answer_payload`)
 or ``error``, with ``cached``, ``model_s`` and ``cacheable``. Committing outcomes to the cache is the
-driver's job (:func:`dfabench.runner.predict_task`): one writer, wherever the model ran.
+driver's job (:func:`dfabench.runner.predict_task`): one writer, wherever the model ran. For a task whose
+spec asks for masks from text (FL), a ``generate``-only model's answer gets a mask derived from its text
+(:mod:`dfabench.masks`) in its payload; a cached answer whose mask was derived another way is asked again.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 from dfabench.answers import AnswerError, Item, answer_payload, choice_logprobs, describe_exception
 from dfabench.errors import DfabenchError
 from dfabench.images import ImageError, decode_image
+from dfabench.masks import masker_for
 from dfabench.models import GenerateRequest, Model, ScoreRequest
 from dfabench.redact import redact
 
@@ -36,13 +39,31 @@ def describe_model(entry, args: dict[str, Any], model: Model) -> dict[str, Any]:
             "deterministic": bool(getattr(model, "deterministic", True))}
 
 
-def found_outcomes(task, batch: list[Item], found: dict[str, Any]) -> tuple[Outcomes, list[Item]]:
-    """The outcomes of the items the cache answers, and the items left for the model."""
+#: the fields of a cached payload that a mask derived from the answer's text adds (dfabench.masks)
+_DERIVED_FIELDS = ("mask", "mask_source", "mask_derivation")
+
+
+def found_outcomes(task, batch: list[Item], found: dict[str, Any],
+                   root: str | None = None) -> tuple[Outcomes, list[Item]]:
+    """The outcomes of the items the cache answers, and the items left for the model.
+
+    A cached answer whose mask was derived from its text in another way than the task's masker now derives it
+    (the detector changed) gets its mask derived again from the cached text and the image under ``root``: the
+    model is not asked again, and the new payload goes back to the cache (``cached`` False). Without ``root``
+    such an answer is left for the model."""
     out: Outcomes = {}
     todo: list[Item] = []
+    masker = masker_for(task)
     for item in batch:
         if item.key not in found:
             todo.append(item)
+            continue
+        derivation = found[item.key].get("mask_derivation")
+        if derivation is not None and (masker is None or derivation.get("method") != masker.identity):
+            if masker is None or root is None:
+                todo.append(item)
+                continue
+            out[item.sample.id] = _derive_again(masker, found[item.key], item, root)
             continue
         try:  # a cache written by an earlier version may hold answers the contract now refuses
             choice_logprobs(found[item.key].get("choice_logprobs"), task)
@@ -51,6 +72,16 @@ def found_outcomes(task, batch: list[Item], found: dict[str, Any]) -> tuple[Outc
             continue
         out[item.sample.id] = {"payload": found[item.key], "cached": True, "model_s": 0.0}
     return out, todo
+
+
+def _derive_again(masker, cached: dict[str, Any], item: Item, root: str) -> dict[str, Any]:
+    """The outcome of a cached text answer whose mask is derived anew (see :func:`found_outcomes`)."""
+    image = decode_one(os.path.join(root, item.sample.image))
+    if isinstance(image, Exception):
+        return {"error": f"image: {image}", "payload": None, "model_s": 0.0}
+    payload = {key: value for key, value in cached.items() if key not in _DERIVED_FIELDS}
+    payload.update(masker.payload(payload.get("text"), image))
+    return {"payload": payload, "cached": False, "model_s": 0.0}
 
 
 def decode_one(path: str) -> Any:
@@ -91,6 +122,9 @@ def call_model(model: Model, task, capability: str, settings, todo: list[Item], 
                                settings=settings, task=task.id, choices=task.choices, reference=task.reference)
 
     call: Callable = model.score if capability == "score" else model.generate
+    # a model that cannot localize answers FL in text: its mask is derived from the text (dfabench.masks)
+    masker = masker_for(task) if capability == "generate" else None
+    seen = {item.sample.id: image for item, image in asked} if masker is not None else {}
     requests = [make_request(item, image) for item, image in asked]
     sizes = {item.sample.id: getattr(image, "size", None) for item, image in asked}  # (width, height)
     start = time.perf_counter()
@@ -122,6 +156,8 @@ def call_model(model: Model, task, capability: str, settings, todo: list[Item], 
             continue
         try:
             payload, cacheable = answer_payload(answer, task, sizes.get(item.sample.id))
+            if masker is not None and payload.get("kind") == "response" and "mask" not in payload:
+                payload.update(masker.payload(payload.get("text"), seen[item.sample.id]))
         except AnswerError as exc:
             out[item.sample.id] = {"error": f"model: {exc}", "payload": None, "model_s": seconds}
             continue

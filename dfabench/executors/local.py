@@ -41,7 +41,7 @@ class LocalExecutor:
 
         def prepare(pair):
             batch, found = pair
-            known, todo = found_outcomes(task, batch, found)
+            known, todo = found_outcomes(task, batch, found, root)
             return batch, known, todo, decode_items(todo, root, decoders)
 
         try:

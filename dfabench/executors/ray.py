@@ -198,7 +198,7 @@ class RayExecutor:
                     exhausted = True
                     break
                 batch, found = pair
-                known, todo = found_outcomes(task, batch, found)
+                known, todo = found_outcomes(task, batch, found, root)
                 if todo:
                     waiting.append((batch, known, todo))
                 else:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import gc
 import math
-from collections import Counter
+from collections import Counter, _count_elements
 from collections.abc import Sequence
 from contextlib import contextmanager
+from itertools import repeat
+from operator import mul
 from typing import Any
 
 __all__ = [
@@ -48,6 +50,25 @@ def ngram_counts(tokens: Sequence[str], max_n: int = 4) -> list[Counter]:
     return [Counter(zip(*(tokens[i:] for i in range(n)), strict=False)) for n in range(1, max_n + 1)]
 
 
+def _joined_ngram_counts(tokens: Sequence[str], max_n: int = 4) -> list[Counter]:
+    """:func:`ngram_counts` with each n-gram as its tokens joined by one space instead of a tuple: the same
+    counts, in the same order, when no token holds a space (the caller checks). A string caches its hash and a
+    tuple does not, so every later lookup of an n-gram (BLEU's clipping, CIDEr's document frequencies, idf and
+    dot products) is cheaper."""
+    tokens = list(tokens)
+    counts = [Counter(tokens)]
+    for n in range(2, max_n + 1):
+        counts.append(Counter(map(" ".join, zip(*(tokens[i:] for i in range(n)), strict=False))))
+    return counts
+
+
+def _counter(texts: Sequence[Sequence[str]]):
+    """The n-gram counting of :func:`score_token_lists`: joined n-grams when no token holds a space, else tuples."""
+    if any(" " in "\0".join(text) for text in texts):  # the tokens of a text joined by a character not a space
+        return ngram_counts
+    return _joined_ngram_counts
+
+
 def bleu_statistics(candidate: Sequence[str], references: Sequence[Sequence[str]],
                     cand_counts: list[Counter] | None = None,
                     ref_counts: list[list[Counter]] | None = None, max_n: int = BLEU_MAX_N) -> list[int]:
@@ -68,7 +89,10 @@ def bleu_statistics(candidate: Sequence[str], references: Sequence[Sequence[str]
             ref_max = Counter()
             for counts in ref_counts:
                 ref_max |= counts[k]
-        correct.append(sum(min(count, ref_max[gram]) for gram, count in cand_counts[k].items() if gram in ref_max))
+        # the clipped counts of the n-grams the references have (integers: any order gives the same sum)
+        counts = cand_counts[k]
+        common = list(filter(ref_max.__contains__, counts))
+        correct.append(sum(map(min, map(counts.__getitem__, common), map(ref_max.__getitem__, common))))
     return [testlen, reflen, *guess, *correct]
 
 
@@ -153,39 +177,44 @@ def cider_d(candidates: Sequence[Sequence[str]], references: Sequence[Sequence[S
     ref_counts = ref_counts if ref_counts is not None else [[ngram_counts(r, n) for r in refs] for refs in references]
     document_frequency: Counter = Counter()
     for refs in ref_counts:
+        if len(refs) == 1:  # one reference: its n-grams of different n are distinct, each counts once
+            for k in range(n):
+                _count_elements(document_frequency, refs[0][k])
+            continue
         grams: set = set()
         for counts in refs:
             for k in range(n):
                 grams.update(counts[k])
-        document_frequency.update(grams)
+        _count_elements(document_frequency, grams)
     ref_len = math.log(float(len(candidates)))
     idf = {gram: ref_len - math.log(max(1.0, df)) for gram, df in document_frequency.items()}
+    idf_get = idf.get
 
-    def vectorise(counts: list[Counter]) -> tuple[list[dict], list[float], int]:
-        vectors, norms = [], []
-        for k in range(n):
-            vector = {gram: tf * idf.get(gram, ref_len) for gram, tf in counts[k].items()}
-            vectors.append(vector)
-            norms.append(math.hypot(*vector.values()))
+    # A text's vector has the weight tf * idf for each of its n-grams (ref_len for an n-gram no reference has);
+    # only the norms need every weight (math.hypot of them, computed in C through map), the dot products only
+    # the n-grams both texts have: no vector is built.
+    def norms_and_length(counts: list[Counter]) -> tuple[list[float], int]:
+        norms = [math.hypot(*map(mul, counts[k].values(), map(idf_get, counts[k], repeat(ref_len))))
+                 for k in range(n)]
         # pycocoevalcap counts the bigrams as the "length" of a text (its n == 1 is the bigram index)
-        length = sum(counts[1].values()) if n > 1 else 0
-        return vectors, norms, length
+        return norms, (sum(counts[1].values()) if n > 1 else 0)
 
     two_sigma2 = 2 * sigma ** 2
     scores = []
     for counts, refs in zip(cand_counts, ref_counts, strict=True):
-        vec, norm, length = vectorise(counts)
+        norm, length = norms_and_length(counts)
         total = 0.0
         for ref in refs:
-            vec_ref, norm_ref, length_ref = vectorise(ref)
+            norm_ref, length_ref = norms_and_length(ref)
             penalty = math.exp(-((length - length_ref) ** 2) / two_sigma2)
             for k in range(n):
-                ref_k = vec_ref[k]
+                cand_k, ref_k = counts[k], ref[k]
                 value = 0.0
-                for gram, weight in vec[k].items():
-                    ref_weight = ref_k.get(gram)
-                    if ref_weight is not None:
-                        value += min(weight, ref_weight) * ref_weight
+                # the n-grams both have, in the candidate's order (the order of pycocoevalcap's sum)
+                for gram in filter(ref_k.__contains__, cand_k):
+                    weight = idf[gram]
+                    ref_weight = ref_k[gram] * weight
+                    value += min(cand_k[gram] * weight, ref_weight) * ref_weight
                 if norm[k] != 0 and norm_ref[k] != 0:
                     value /= norm[k] * norm_ref[k]
                 total += value * penalty
@@ -218,8 +247,9 @@ def score_token_lists(candidates: Sequence[Sequence[str]],
 
 def _score_token_lists(candidates: Sequence[Sequence[str]],
                        references: Sequence[Sequence[Sequence[str]]]) -> dict[str, Any]:
-    cand_counts = [ngram_counts(c, max(BLEU_MAX_N, CIDER_N)) for c in candidates]
-    ref_counts = [[ngram_counts(r, max(BLEU_MAX_N, CIDER_N)) for r in refs] for refs in references]
+    count = _counter([*candidates, *(r for refs in references for r in refs)])
+    cand_counts = [count(c, max(BLEU_MAX_N, CIDER_N)) for c in candidates]
+    ref_counts = [[count(r, max(BLEU_MAX_N, CIDER_N)) for r in refs] for refs in references]
     statistics = [bleu_statistics(c, refs, cc, rc) for c, refs, cc, rc in
                   zip(candidates, references, cand_counts, ref_counts, strict=True)]
     rouge = [rouge_l(c, refs) for c, refs in zip(candidates, references, strict=True)]

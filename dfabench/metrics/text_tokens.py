@@ -275,6 +275,8 @@ _CONTEXT_FREE = re.compile(r"[^.<&(+\d]+")  # a chunk no rule reads beyond (past
 #: for the tokens that run on into the next chunk (see :func:`_chunk_tokens`)
 _FOLLOWING = re.compile(r"[ \t]+[^ \t\n]+.|\n", re.DOTALL)
 _cache: dict[str, list[str] | None] = {}
+#: plain words (ASCII letters, not an assimilation) -> their token, the lower-cased word
+_plain: dict[str, str] = {}
 _CACHE_SIZE = 200_000
 
 
@@ -350,8 +352,17 @@ def tokenize(text: str | None) -> list[str]:
             continue
         if start >= pos:
             word = chunk.group()
+            plain = _plain.get(word)
+            if plain is not None:  # a plain word seen before
+                tokens.append(plain)
+                pos = end
+                continue
             if word.isascii() and word.isalpha() and not _ASSIMILATIONS.fullmatch(word):
-                tokens.append(word.lower())  # a plain word before a space: always the WORD rule
+                plain = word.lower()  # a plain word before a space: always the WORD rule
+                if len(_plain) >= _CACHE_SIZE:
+                    _plain.clear()
+                _plain[word] = plain
+                tokens.append(plain)
                 pos = end
                 continue
             cached = _chunk_tokens(text, start, end)

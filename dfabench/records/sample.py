@@ -50,6 +50,12 @@ SAMPLE_RECORD = Obj({
     "metrics": MapOf(AnyValue(), nullable=True),
     "judge": SAMPLE_JUDGE,
     "model_fingerprint": Scalar("string", "null", description="the fingerprint of the model that answered"),
+    "mask_source": Scalar("string", "null", enum=("model", "coordinates", "regions:landmarks", "regions:face",
+                                                  "regions:layout", "none"),
+                          description="FL: how the predicted mask was obtained (dfabench.masks); absent in older "
+                                      "records"),
+    "mask_derivation": AnyValue(description="FL: how a mask was derived from the answer's text (dfabench.masks): "
+                                            "method identity, regions, shapes, face frame, problem"),
 }, required=("id",), description="one line of samples-<TASK>.jsonl (see dfabench.store)")
 
 _NUMBER = (int, float)
@@ -60,7 +66,7 @@ _SAMPLE_TYPES: tuple[tuple[str, tuple[type, ...], str], ...] = (
     ("response", (str,), "a string"), ("parsed", (str, dict), "a string or an object"),
     ("reference", (str, dict, list), "a string, a list or an object"), ("score", _NUMBER, "a number"),
     ("category_scores", (dict,), "an object"), ("unparsed", (bool,), "a boolean"), ("error", (str,), "a string"),
-    ("parsed_by", (str,), "a string"),
+    ("parsed_by", (str,), "a string"), ("mask_source", (str,), "a string"),
     ("cached", (bool,), "a boolean"), ("metrics", (dict,), "an object"), ("judge", (dict,), "an object"),
     ("timings", (dict,), "an object"), ("tokens", (dict,), "an object"),
 )
