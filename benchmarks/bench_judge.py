@@ -4,12 +4,16 @@
 
 Writes a run folder with ``n`` AD answers, starts ``python -m dfabench.testing.chat_server`` (a separate
 process, as a real endpoint is) on 127.0.0.1 answering every request after ``delay`` seconds with a valid
-judgment, then times, in this run:
-1. judging with the default concurrency (fresh cache),
+judgment, judges a 4-sample run once untimed (a warm-up: the imports of the judge stage and the openai SDK, which
+every later run of the process finds done), then times, in this run:
+1. judging with the default concurrency (fresh cache), ``--repeat`` times (default 3: the machine is shared, the
+   concurrent run is short and CPU-bound, so one measurement is noisy),
 2. the same command again (everything cached: it must make 0 calls),
-3. judging one request at a time (``--concurrency 1``, fresh cache).
-Prints the wall times, the calls the server received and the ratio one-at-a-time / concurrent.
-The re-scoring after judging is left out (``rescore=False``): this measures the judge stage itself.
+3. judging one request at a time (``--concurrency 1``, fresh cache), once.
+Prints the wall times, the calls the server received and the ratio one-at-a-time / concurrent (against the median
+and the fastest of the repeats). The re-scoring after judging is left out (``rescore=False``): this measures the
+judge stage itself. The judge pipelines its batches (:func:`dfabench.judge.call.run_calls`): the openai plugin's
+concurrency stays full while earlier answers are committed to the cache.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -48,9 +54,9 @@ def make_run(path: Path, n: int) -> RunFolder:
 class Endpoint:
     """The chat server in its own process."""
 
-    def __init__(self, delay: float):
+    def __init__(self, delay: float, *options: str):
         self.process = subprocess.Popen([sys.executable, "-m", "dfabench.testing.chat_server", "--delay", str(delay),
-                                         "--model", "bench-judge-2026", "--reply", "judge"],
+                                         "--model", "bench-judge-2026", "--reply", "judge", *options],
                                         stdout=subprocess.PIPE, text=True)
         first = self.process.stdout.readline().strip()
         if not first.startswith("base_url="):
@@ -58,9 +64,12 @@ class Endpoint:
             raise RuntimeError(f"the chat server did not start: {first!r}")
         self.base_url = first.split("=", 1)[1]
 
-    def calls(self) -> int:
+    def stats(self) -> dict:
         with urllib.request.urlopen(self.base_url.rsplit("/v1", 1)[0] + "/_stats") as reply:
-            return json.load(reply)["chat_requests"]
+            return json.load(reply)
+
+    def calls(self) -> int:
+        return self.stats()["chat_requests"]
 
     def close(self) -> None:
         self.process.terminate()
@@ -82,6 +91,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--delay", type=float, default=0.2)
     parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY)
+    parser.add_argument("--repeat", type=int, default=3, help="concurrent runs to time (default 3)")
     parser.add_argument("--skip-sequential", action="store_true", help="leave out the one-at-a-time run")
     args = parser.parse_args()
     endpoint = Endpoint(args.delay)
@@ -89,19 +99,33 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="dfabench-bench-judge-") as tmp:
             folder = make_run(Path(tmp) / "run", args.n)
             print(f"python {platform.python_version()} on {platform.machine()}; {args.n} AD samples, endpoint "
-                  f"answers after {args.delay * 1000:.0f} ms")
-            concurrent, calls, judged = timed_run(folder, endpoint, args.concurrency, Path(tmp) / "c.sqlite")
-            print(f"concurrency {args.concurrency:3d}: {concurrent:7.2f} s, {calls} calls, {judged} judged "
-                  f"({args.n / concurrent:.1f} samples/s)")
-            again, calls_again, judged_again = timed_run(folder, endpoint, args.concurrency, Path(tmp) / "c.sqlite")
+                  f"answers after {args.delay * 1000:.0f} ms; load average {_load()}")
+            timed_run(make_run(Path(tmp) / "warm", 4), endpoint, args.concurrency, Path(tmp) / "w.sqlite")
+            times = []
+            for number in range(max(1, args.repeat)):
+                concurrent, calls, judged = timed_run(folder, endpoint, args.concurrency,
+                                                      Path(tmp) / f"c{number}.sqlite")
+                times.append(concurrent)
+                print(f"concurrency {args.concurrency:3d}: {concurrent:7.2f} s, {calls} calls, {judged} judged "
+                      f"({args.n / concurrent:.1f} samples/s)")
+            again, calls_again, judged_again = timed_run(folder, endpoint, args.concurrency, Path(tmp) / "c0.sqlite")
             print(f"second run     : {again:7.2f} s, {calls_again} calls, {judged_again} judged (from the cache)")
             if not args.skip_sequential:
                 sequential, calls_seq, _ = timed_run(folder, endpoint, 1, Path(tmp) / "s.sqlite")
                 print(f"concurrency   1: {sequential:7.2f} s, {calls_seq} calls ({args.n / sequential:.1f} samples/s)")
-                print(f"speed ratio (one at a time / concurrency {args.concurrency}): {sequential / concurrent:.1f}x")
+                median = statistics.median(times)
+                print(f"speed ratio (one at a time / concurrency {args.concurrency}): {sequential / median:.1f}x "
+                      f"(median of {len(times)}), {sequential / min(times):.1f}x (fastest); load average {_load()}")
     finally:
         endpoint.close()
     sys.stdout.flush()
+
+
+def _load() -> str:
+    try:
+        return " ".join(f"{v:.1f}" for v in os.getloadavg())
+    except OSError:
+        return "unknown"
 
 
 if __name__ == "__main__":

@@ -89,6 +89,12 @@ def print_results(record: dict[str, Any], out_dir: Path | None = None) -> None:
           f"{clean(bench.get('name'))} (split {clean(bench.get('split'))}, fingerprint "
           f"{clean(str(bench.get('fingerprint'))[:12])})")
     print(results_table(record))
+    if any(isinstance(v, dict) and v.get("spread") for v in (record.get("variants") or {}).values()):
+        # prompt variants (dfabench.scoring.variant_summary), when two or more of one task have numbers
+        from dfabench.scoring import SPREAD_HEADERS, spread_rows
+
+        print("spread across prompt variants:")
+        print(table(spread_rows(record), SPREAD_HEADERS))
     if record.get("judge"):
         judge = record["judge"]
         output = f", output {clean(judge.get('output'))}" if judge.get("output") else ""
@@ -99,6 +105,11 @@ def print_results(record: dict[str, Any], out_dir: Path | None = None) -> None:
         for report in (judge.get("calibration") or {}).values():
             if isinstance(report, dict) and {"set", "n", "n_in_range", "n_failed", "flagged"} <= set(report):
                 print(f"judge {clean(describe_calibration(report))}")
+        if judge.get("ensemble"):  # an ensemble's members: coverage and calibration fingerprint
+            from dfabench.judge.report import ensemble_lines
+
+            for line in ensemble_lines(judge["ensemble"], None):
+                print(f"judge {clean(line.strip())}")
         for pair, figures in (judge.get("agreement") or {}).items():
             score = (figures or {}).get("score") or {}
             rho = score.get("spearman")

@@ -21,15 +21,58 @@ from dfabench.judge.settings import (
 )
 from dfabench.store import RunFolder
 
+DESCRIPTION = """LLM-judge the text tasks of a run (cached).
+
+One judge:  dfabench judge RUN --judge openai --judge-arg model=gpt-4o-2024-08-06
+            (or the shorthand --judge-model ID [--base-url URL]); --judge hf --judge-arg path=...
+
+An ensemble: give --judge more than once; each --judge-arg belongs to the --judge before it
+  dfabench judge RUN --judge openai --judge-arg model=A --judge hf --judge-arg path=B
+  Each sample's score is the mean, per criterion, of the members' judgments. When a member fails a sample
+  (an error, an unparseable judgment), that sample is a judge failure of the ensemble: never a mean of the
+  members that answered. Each member's coverage (judged / failed per task) is recorded and printed.
+  The ensemble is one judge identity: its sorted members (reported model and output mode) and the rule
+  (mean); its judgments are cached per member, so a member that judged the run before is not asked again.
+  run.json records each member's identity, calibration fingerprint and coverage, and the members'
+  agreement (Spearman, Kendall, weighted kappa: as `dfabench judge agree`)."""
+
+
+class _JudgeAction(argparse.Action):
+    """``--judge NAME``: a judge (given again: the next member of an ensemble)."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        members = [list(m) for m in (getattr(namespace, "judge_members", None) or [])]
+        if members and members[-1][0] is None:
+            members[-1][0] = value  # the --judge-arg values given before the first --judge are its own
+        else:
+            members.append([value, []])
+        namespace.judge_members = members
+        namespace.judge = members[0][0]
+
+
+class _JudgeArgAction(argparse.Action):
+    """``--judge-arg K=V``: an argument of the judge named last (before any --judge: of the first)."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        members = [list(m) for m in (getattr(namespace, "judge_members", None) or [])]
+        if not members:
+            members.append([None, []])
+        members[-1][1] = [*members[-1][1], value]
+        namespace.judge_members = members
+        namespace.judge_arg = [*(getattr(namespace, "judge_arg", None) or []), value]
+
 
 def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``dfabench judge``."""
+    parser.description = DESCRIPTION
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.set_defaults(judge_members=[])
     parser.add_argument("run_dir", metavar="RUN_DIR", help="the run folder to judge")
-    parser.add_argument("--judge", default=DEFAULT_JUDGE, metavar="NAME",
+    parser.add_argument("--judge", default=DEFAULT_JUDGE, metavar="NAME", action=_JudgeAction,
                         help=f"the judge: any registered generate-capable model (default {DEFAULT_JUDGE}; "
-                             "e.g. hf, lmms; see `dfabench models`)")
-    parser.add_argument("--judge-arg", action="append", default=[], metavar="K=V",
-                        help="an argument of the judge model, like --model-arg (repeatable), e.g. "
+                             "e.g. hf, lmms; see `dfabench models`); given more than once: an ensemble")
+    parser.add_argument("--judge-arg", default=[], metavar="K=V", action=_JudgeArgAction,
+                        help="an argument of the judge named before it, like --model-arg (repeatable), e.g. "
                              "--judge openai --judge-arg model=gpt-4o-2024-08-06")
     parser.add_argument("--judge-output", choices=OUTPUT_MODES, default="auto",
                         help="how the judgment is asked for: auto (the strongest the judge enforces: json_schema, "
@@ -80,15 +123,31 @@ def settings_from_args(args: argparse.Namespace) -> JudgeSettings:
                          max_retries=args.max_retries, rubric=args.rubric, json_mode=not args.no_json_mode,
                          max_tokens=args.max_tokens, price_input=args.price_in, price_output=args.price_out,
                          cache_path=args.cache, refresh=args.refresh, judge=args.judge,
-                         judge_args=parse_model_args(args.judge_arg), output=args.judge_output, sample=args.sample,
-                         seed=args.seed, calibrate=not args.no_calibration, max_cost=args.max_cost)
+                         judge_args=parse_model_args(_first_args(args)), output=args.judge_output, sample=args.sample,
+                         seed=args.seed, calibrate=not args.no_calibration, max_cost=args.max_cost,
+                         members=_members(args))
+
+
+def _first_args(args: argparse.Namespace) -> list[str]:
+    """The ``--judge-arg`` values of the first (or only) judge."""
+    members = getattr(args, "judge_members", None) or []
+    return list(members[0][1]) if members else list(args.judge_arg or [])
+
+
+def _members(args: argparse.Namespace) -> list[tuple[str, dict]]:
+    """The ensemble's members (name, arguments) in the order given; empty for a single judge."""
+    members = getattr(args, "judge_members", None) or []
+    if len(members) <= 1:
+        return []
+    return [(name, parse_model_args(pairs)) for name, pairs in members]
 
 
 def judge_command(args: argparse.Namespace) -> int:
     """``dfabench judge``: 0 when every answered sample is judged, 1 when some judgments failed."""
     settings = settings_from_args(args)
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
-    settings.role()  # a judge named both ways, or none: one line, before any work
+    for member in settings.member_settings():
+        member.role()  # a judge named both ways, or none, a member named twice: one line, before any work
     from dfabench.judge.stage import judge_run  # the stage and its client load only when judging
 
     summary = judge_run(args.run_dir, settings, tasks, dry_run=args.dry_run,

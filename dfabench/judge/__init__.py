@@ -33,7 +33,15 @@ is the mean of its criteria divided by the scale maximum (0..1).
 **Judge identity** = the model id *as the judge reports it* (``Response.model``: a hosted API's dated snapshot),
 the rubric name, version and SHA-256, whether the image was sent, and the output mode; recorded with the judge
 model's fingerprint in ``run.json["judge"]`` (never a key nor credentials) and in every sample's ``judge`` field;
-judge scores are comparable only under the same identity.
+judge scores are comparable only under the same identity. The recorded ``endpoint`` comes from the judge model's
+own identity, not from its URLs: one server is named; an ``openai`` pool of servers names none (adding a server
+keeps the cached judgments).
+
+**Ensembles** (:mod:`.ensemble`): ``--judge`` given more than once (each ``--judge-arg`` belongs to the ``--judge``
+before it) makes several judges one identity: the mean per criterion; a sample any member fails is a judge failure
+of the ensemble (never a partial mean), each member's coverage reported; its identity is the members' sorted
+identities and the rule; each member's judgments are cached (and archived) as a single judge's; run.json records the
+members' identities, calibration fingerprints and pairwise agreement.
 
 **Failures.** The judge model retries what its plugin retries (the ``openai`` plugin: 429 with ``Retry-After``,
 5xx, timeouts, dropped connections, malformed bodies). A judge failure or an unparseable judgment is recorded in
@@ -41,7 +49,8 @@ the sample's ``judge.error`` with its kind and counted, never scored: the judge 
 samples, and the failure rate is reported beside it. When every call fails for the key or the model (401/403/404)
 or none reaches the judge, nothing is written.
 
-**Cache and resume.** Every answered batch of judgments is committed at once to an SQLite cache
+**Cache and resume.** Every answered batch of judgments is committed at once (while the next batches are being
+answered: :func:`.call.run_calls` pipelines them) to an SQLite cache
 (``judge-cache.sqlite`` in the run folder, or ``--cache PATH``) keyed by the judge (its model fingerprint, the
 output mode, rubric and its SHA-256, image or not, reply limit), the task, the sample id, the question, the answer
 and the reference. Re-judging asks only for what the cache lacks, so a judge run that was interrupted or killed
@@ -59,8 +68,9 @@ written, printed or stored; error messages are scrubbed of it.
 **Layout.** :mod:`.rubric` (rubrics, the prompt, the judgment's JSON Schema and parser), :mod:`.settings`,
 :mod:`.plan` (tasks, rubric, cache, work items, output mode; the judge identity of :mod:`dfabench.records`),
 :mod:`.call` (requests to the judge model — a registered model in the ``judge`` role, :mod:`dfabench.roles` — and
-strict parsing of its answers), :mod:`.stage` (:func:`judge_run`), :mod:`.report` (counts and printing). The
-command line is :mod:`dfabench.cli.judge`. What other modules and plugins import is re-exported here.
+strict parsing of its answers), :mod:`.entries` (per-sample judge fields), :mod:`.ensemble` (several judges as
+one), :mod:`.stage` (:func:`judge_run`), :mod:`.report` (counts and printing). The command line is
+:mod:`dfabench.cli.judge`. What other modules and plugins import is re-exported here.
 """
 
 from __future__ import annotations
@@ -94,11 +104,14 @@ _EXPORTS = {
     "TaskSummary": "dfabench.judge.report",
     "WorkItem": "dfabench.judge.plan",
     "_clip": "dfabench.judge.rubric",
+    "apply_ensemble": "dfabench.judge.ensemble",
     "apply_judgments": "dfabench.judge.stage",
     "benchmark_image": "dfabench.judge.plan",
     "cache_key": "dfabench.judge.plan",
     "data_block": "dfabench.judge.rubric",
     "data_nonce": "dfabench.judge.rubric",
+    "ensemble_request": "dfabench.judge.ensemble",
+    "judge_endpoint": "dfabench.judge.plan",
     "judge_identity": "dfabench.judge.plan",
     "judge_input_sha256": "dfabench.metrics.judge_input",
     "judge_request": "dfabench.judge.call",
@@ -142,11 +155,14 @@ __all__ = [
     "TaskSummary",
     "WorkItem",
     "_clip",
+    "apply_ensemble",
     "apply_judgments",
     "benchmark_image",
     "cache_key",
     "data_block",
     "data_nonce",
+    "ensemble_request",
+    "judge_endpoint",
     "judge_identity",
     "judge_input_sha256",
     "judge_request",

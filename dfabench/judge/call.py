@@ -15,6 +15,9 @@ under, and that mode is part of its judge identity.
 
 from __future__ import annotations
 
+import collections
+import queue
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -49,6 +52,8 @@ class Tally:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     retries: Counter = field(default_factory=Counter)
+    #: what the answered judgments cost (USD, with --max-cost): from their token counts, else estimated
+    spent: float = 0.0
 
     def add(self, result: CallResult) -> None:
         self.attempts += 1
@@ -109,18 +114,77 @@ def read_response(item: WorkItem, response: Response, output: str) -> CallResult
     return result
 
 
+class _Batch:
+    """One batch of requests, asked on a lane of :class:`_Lanes`; ``pairs`` once answered."""
+
+    def __init__(self, requests: list[GenerateRequest]):
+        self.requests = requests
+        self.pairs: list[tuple[GenerateRequest, Response]] | None = None
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+
+
+class _Lanes:
+    """Daemon threads that ask the judge model batch after batch (``width`` batches at once), so the next batch is
+    being answered while the caller parses and commits the last one. Daemon threads: an interrupted judge run
+    exits at once (what was committed to the cache stays)."""
+
+    def __init__(self, judge: RoleModel, width: int):
+        self.judge = judge
+        self.queue: queue.Queue[_Batch | None] = queue.Queue()
+        self.threads = [threading.Thread(target=self._work, name=f"dfabench-judge-{i}", daemon=True)
+                        for i in range(width)]
+        for thread in self.threads:
+            thread.start()
+
+    def _work(self) -> None:
+        while True:
+            batch = self.queue.get()
+            if batch is None:
+                return
+            try:
+                answers = ask(self.judge, batch.requests, batch_size=len(batch.requests))
+                batch.pairs = list(zip(batch.requests, answers, strict=True))
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller, which raises it
+                batch.error = exc
+            batch.done.set()
+
+    def submit(self, requests: list[GenerateRequest]) -> _Batch:
+        batch = _Batch(requests)
+        self.queue.put(batch)
+        return batch
+
+    def close(self) -> None:
+        for _ in self.threads:
+            self.queue.put(None)
+
+
+def pipeline_width(judge: RoleModel) -> int:
+    """Batches the judge model answers at once: 2 for a model whose ``generate`` may be called from several
+    threads and shares one concurrency limit between the calls (``concurrent_generate``: the openai plugin), so
+    its requests in flight never drain between batches; else 1 (the next batch still starts while the last one is
+    committed)."""
+    return 2 if getattr(judge.model, "concurrent_generate", False) else 1
+
+
 def run_calls(items: list[WorkItem], settings: JudgeSettings, cache: Any, tally: Tally, judge: RoleModel,
               output: str, progress: Any = None) -> dict[str, CallResult]:
     """Judge ``items`` with the judge model; each answered batch is committed to ``cache`` as it arrives.
-    Returns ``{item.key: CallResult}``."""
+    Returns ``{item.key: CallResult}``.
+
+    Pipelined: a batch (what is committed to the cache at once, so what a kill can lose: four rounds of
+    ``--concurrency`` requests) is handed to the judge model while earlier ones are still being answered
+    (:func:`pipeline_width`) or committed, so the model's concurrency stays full. ``--max-cost`` counts the
+    batches in flight at their estimate until their token counts come back."""
     if not items:
         return {}
     by_key = {item.key: item for item in items}
     results: dict[str, CallResult] = {}
     started = time.monotonic()
-    last_report = [started]
+    last_report = started
 
-    def on_batch(pairs: list[tuple[GenerateRequest, Response]]) -> None:
+    def commit(pairs: list[tuple[GenerateRequest, Response]]) -> None:
+        nonlocal last_report
         fresh = []
         for request, response in pairs:
             item = by_key[request.sample_id]
@@ -134,36 +198,71 @@ def run_calls(items: list[WorkItem], settings: JudgeSettings, cache: Any, tally:
                                                     "completion": result.completion_tokens}}))
         if fresh:
             cache.put_many(fresh)
-        if progress is not None and time.monotonic() - last_report[0] >= 10:
-            last_report[0] = time.monotonic()
+        if progress is not None and time.monotonic() - last_report >= 10:
+            last_report = time.monotonic()
             progress.write(f"  judged {len(results)}/{len(items)} ({time.monotonic() - started:.0f} s)\n")
 
     requests = [judge_request(item, output, settings) for item in items]
-    # a batch is what is committed to the cache at once (what a kill can lose): four rounds of --concurrency
-    # requests, so the model's own concurrency drains between batches only now and then
-    batch = 4 * max(1, settings.concurrency)
-    spent = 0.0  # what the asked judgments cost: from their token counts, else (a model that reports none) estimated
-    for start in range(0, len(requests), batch):
-        chunk = requests[start:start + batch]
-        if settings.max_cost is not None:
-            estimate = sum(estimated_cost(by_key[r.sample_id], settings) for r in chunk)
-            if spent + estimate > settings.max_cost:
-                reason = (f"not asked: --max-cost {settings.max_cost:g} USD would be exceeded (spent {spent:.4f}, "
-                          f"the next {len(chunk)} judgments are estimated at {estimate:.4f})")
-                for request in requests[start:]:
-                    results[request.sample_id] = CallResult(ok=False, kind="budget", error=reason, attempts=0)
-                if progress is not None:
-                    progress.write(f"  stopped before the budget: spent {spent:.4f} USD, the next {len(chunk)} "
-                                   f"judgments are estimated at {estimate:.4f}; {len(requests) - start} not asked\n")
+    size = 4 * max(1, settings.concurrency)
+    chunks = [requests[start:start + size] for start in range(0, len(requests), size)]
+    width = pipeline_width(judge)
+    lanes = _Lanes(judge, width)
+    pending: collections.deque[tuple[_Batch, float]] = collections.deque()  # in order, with their estimates
+    spent = 0.0  # what the answered judgments cost: from their token counts, else (none reported) estimated
+    stopped = False
+    try:
+        index = 0
+        while index < len(chunks) or pending:
+            # keep `width` batches being answered and one more queued, unless the budget says stop
+            while not stopped and index < len(chunks) and len(pending) < width + 1:
+                chunk = chunks[index]
+                estimate = 0.0
+                if settings.max_cost is not None:
+                    estimate = sum(estimated_cost(by_key[r.sample_id], settings) for r in chunk)
+                    in_flight = sum(e for _, e in pending)
+                    if spent + in_flight + estimate > settings.max_cost:
+                        stopped = True
+                        _refuse_budget(chunks[index:], results, settings, spent, in_flight, estimate, progress)
+                        break
+                pending.append((lanes.submit(chunk), estimate))
+                index += 1
+            if stopped and index < len(chunks):
+                index = len(chunks)
+            if not pending:
                 break
-        ask(judge, chunk, on_batch=on_batch, batch_size=len(chunk))
-        if settings.max_cost is not None:
-            for request in chunk:
-                result = results[request.sample_id]
-                spent += (token_cost(result.prompt_tokens, result.completion_tokens, settings)
-                          if result.prompt_tokens or result.completion_tokens
-                          else estimated_cost(by_key[request.sample_id], settings))
+            batch, _ = pending.popleft()
+            batch.done.wait()
+            if batch.error is not None:
+                raise batch.error
+            commit(batch.pairs)
+            if settings.max_cost is not None:
+                for request, _ in batch.pairs:
+                    result = results[request.sample_id]
+                    cost = (token_cost(result.prompt_tokens, result.completion_tokens, settings)
+                            if result.prompt_tokens or result.completion_tokens
+                            else estimated_cost(by_key[request.sample_id], settings))
+                    spent += cost
+                    tally.spent += cost
+    finally:
+        lanes.close()
     return results
+
+
+def _refuse_budget(chunks: list[list[GenerateRequest]], results: dict[str, CallResult], settings: JudgeSettings,
+                   spent: float, in_flight: float, estimate: float, progress: Any) -> None:
+    """The judgments not asked because ``--max-cost`` would be exceeded: recorded as ``budget`` failures."""
+    n_next = len(chunks[0])
+    reason = (f"not asked: --max-cost {settings.max_cost:g} USD would be exceeded (spent {spent:.4f}"
+              + (f", {in_flight:.4f} being asked" if in_flight else "")
+              + f", the next {n_next} judgments are estimated at {estimate:.4f})")
+    n = 0
+    for chunk in chunks:
+        for request in chunk:
+            results[request.sample_id] = CallResult(ok=False, kind="budget", error=reason, attempts=0)
+            n += 1
+    if progress is not None:
+        progress.write(f"  stopped before the budget: spent {spent:.4f} USD, the next {n_next} judgments are "
+                       f"estimated at {estimate:.4f}; {n} not asked\n")
 
 
 #: characters per token of the estimate (English text and JSON with a BPE tokenizer: about 4)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from dfabench.judge.rubric import (
     list_rubrics,
     load_rubric,
 )
-from dfabench.judge.settings import JudgeSettings
+from dfabench.judge.settings import JudgeSettings, public_endpoint
 from dfabench.metrics.judge_input import answer_and_references, judge_input_sha256
 from dfabench.plugins import get_manager
 from dfabench.records import JudgeIdentity
@@ -77,14 +78,30 @@ def judge_identity(settings: JudgeSettings, rubric: Rubric, judge: RoleModel | N
                    output: str | None = None) -> JudgeIdentity:
     """The judge identity as requested (the reported model and the output mode produced come with each reply:
     :meth:`JudgeIdentity.reported`); ``judge``: the judge model in its role (None: a plan without one)."""
-    own = judge.identity.identity if judge is not None and isinstance(judge.identity.identity, dict) else {}
-    endpoint = settings.endpoint() if settings.judge == "openai" else own.get("endpoint")
     return JudgeIdentity(model=None, rubric=rubric.name, rubric_version=rubric.version, rubric_sha256=rubric.sha256,
                          with_image=settings.with_image,
                          requested_model=judge.served_id if judge is not None else settings.label(),
-                         endpoint=endpoint, json_mode=output in ("json_schema", "json_object"),
+                         endpoint=judge_endpoint(settings, judge), json_mode=output in ("json_schema", "json_object"),
                          max_tokens=settings.max_tokens or rubric.max_tokens, output=output,
                          judge_fingerprint=judge.identity.fingerprint if judge is not None else None)
+
+
+def judge_endpoint(settings: JudgeSettings, judge: RoleModel | None = None) -> str | None:
+    """The endpoint a judge identity names (public: no credentials), from the judge model's own identity, never
+    from its list of URLs: the ``openai`` plugin over one server names it (as ``--base-url`` gives it, the form
+    dfabench has always recorded and keyed the cache with); a pool of servers names none (its identity is what
+    the servers serve, not where: adding or replacing a server keeps the cached judgments); another model names
+    what its identity calls ``endpoint``, else nothing."""
+    own = judge.identity.identity if judge is not None and isinstance(judge.identity.identity, Mapping) else {}
+    if settings.judge != "openai":
+        return own.get("endpoint") if judge is not None else None
+    if judge is not None and "endpoint" not in own:
+        return None  # a pool (several base URLs): no server is named
+    args = judge.identity.args if judge is not None and isinstance(judge.identity.args, Mapping) else {}
+    base_url = args.get("base_url") or settings.base_url
+    if isinstance(base_url, (list, tuple)) or (isinstance(base_url, str) and "," in base_url):
+        return None
+    return public_endpoint(base_url if isinstance(base_url, str) else None)
 
 
 def cache_key(identity: JudgeIdentity, task: str, sample: dict[str, Any], candidate: str, references: list[str],

@@ -41,6 +41,10 @@ class JudgeSummary:
     dry_run: bool = False
     #: rubric -> its calibration report (dfabench.judge.calibration)
     calibration: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: an ensemble: run.json's ``judge.ensemble`` (rule, members, their coverage and calibration; else None)
+    ensemble: dict[str, Any] | None = None
+    #: an ensemble: its members' pairwise agreement (run.json's ``judge.agreement``)
+    agreement: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def n_failed(self) -> int:
@@ -118,7 +122,34 @@ def print_summary(summary: JudgeSummary, settings: JudgeSettings, out: Any) -> N
               f"completion tokens{cost}, {summary.seconds:.1f} s\n")
     for report in summary.calibration.values():
         out.write(describe(report) + "\n")
+    for line in ensemble_lines(summary.ensemble, summary.agreement):
+        out.write(line + "\n")
     if summary.n_failed:
         out.write(f"{summary.n_failed} judgments failed (recorded per sample, not scored); run the same command "
                   "again to retry them\n")
 
+
+
+def ensemble_lines(ensemble: dict[str, Any] | None, agreement: dict[str, dict[str, Any]] | None) -> list[str]:
+    """An ensemble's members (coverage per task, calibration fingerprint) and their agreement, one line each (the
+    texts are a record's: the caller escapes them for a terminal)."""
+    if not isinstance(ensemble, dict):
+        return []
+    members = [m for m in ensemble.get("members") or [] if isinstance(m, dict)]
+    lines = [f"ensemble of {len(members)} judges, rule {ensemble.get('rule')}; a sample any member fails is a judge "
+             "failure of the ensemble"]
+    for member in members:
+        coverage = ", ".join(f"{task} {c.get('n_judged', 0)} judged / {c.get('n_failed', 0)} failed"
+                             for task, c in (member.get("coverage") or {}).items() if isinstance(c, dict))
+        calibration = "; ".join(f"calibration {str(c.get('fingerprint'))[:12]}" + (" FLAGGED" if c.get("flagged")
+                                                                                   else "")
+                                for c in (member.get("calibration") or {}).values() if isinstance(c, dict))
+        lines.append(f"  member {member.get('judge')} [{member.get('output')}]: {coverage or 'nothing judged'}"
+                     + (f"; {calibration}" if calibration else ""))
+    for pair, figures in (agreement or {}).items():
+        score = (figures or {}).get("score") or {}
+        rho, tau = score.get("spearman"), score.get("kendall_tau_b")
+        lines.append(f"  agreement {pair}: {score.get('n', 0)} samples, Spearman "
+                     f"{'undefined' if rho is None else f'{rho:.3f}'}, Kendall "
+                     f"{'undefined' if tau is None else f'{tau:.3f}'} on the overall score")
+    return lines

@@ -9,7 +9,7 @@ it and ``judge_args`` are its ``--model-arg`` values. ``model`` / ``base_url`` /
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
 from dfabench.errors import DfabenchError
@@ -61,6 +61,36 @@ class JudgeSettings:
     calibrate: bool = True
     #: stop before the estimated cost (USD, at price_input/price_output) would exceed this
     max_cost: float | None = None
+    #: an ensemble: the members' registered names and arguments (``--judge NAME --judge-arg k=v`` given more than
+    #: once); empty or one: a single judge (``judge`` / ``judge_args``)
+    members: list = field(default_factory=list, repr=False)  # arguments may hold credentials in a URL
+
+    def member_settings(self) -> list[JudgeSettings]:
+        """One :class:`JudgeSettings` per judge: ``[self]`` for a single judge, else one per ensemble member (each
+        a single judge, with this run's other settings). Refused with one line: the openai shorthand in an
+        ensemble, a member named twice."""
+        if len(self.members) <= 1:
+            if self.members:
+                self.judge, self.judge_args = self.members[0][0], dict(self.members[0][1])
+                self.members = []
+            return [self]
+        if self.model or self.base_url:
+            raise DfabenchError("--judge-model and --base-url are the shorthand for one openai judge; in an ensemble "
+                                "give each member's arguments after its --judge with --judge-arg (e.g. --judge openai "
+                                "--judge-arg model=A --judge openai --judge-arg model=B)")
+        out: list[JudgeSettings] = []
+        seen: list[tuple[str, dict]] = []
+        for name, args in self.members:
+            if (name, dict(args)) in seen:
+                raise DfabenchError(f"the ensemble names the judge {name} with the same arguments twice (each member "
+                                    "must be another judge)")
+            seen.append((name, dict(args)))
+            out.append(replace(self, judge=name, judge_args=dict(args), members=[]))
+        return out
+
+    @property
+    def is_ensemble(self) -> bool:
+        return len(self.members) > 1
 
     def role(self) -> tuple[str, dict]:
         """The judge model's registered name and arguments (the openai shorthand filled in)."""
@@ -94,7 +124,10 @@ class JudgeSettings:
         return self.judge, args
 
     def label(self) -> str:
-        """The judge as shown in messages: the model id (openai shorthand) or the registered name."""
+        """The judge as shown in messages: the model id (openai shorthand) or the registered name (an ensemble:
+        its members', joined by ``+``)."""
+        if len(self.members) > 1:
+            return " + ".join(member.label() for member in self.member_settings())
         return self.model or str((self.judge_args or {}).get("model") or (self.judge_args or {}).get("path")
                                  or self.judge)
 

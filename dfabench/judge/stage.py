@@ -15,10 +15,11 @@ from dfabench.errors import DfabenchError
 from dfabench.judge.agree import archive_name, merged_archive
 from dfabench.judge.calibration import Calibration, calibration_items, calibration_report, load_calibration
 from dfabench.judge.call import CallResult, run_calls
+from dfabench.judge.ensemble import Member, apply_ensemble
+from dfabench.judge.entries import judge_entries, write_entries
 from dfabench.judge.plan import TaskPlan, WorkItem, judged_tasks, output_mode, plan_judging
 from dfabench.judge.report import JudgeSummary, print_dry_run, print_summary, summarise
 from dfabench.judge.settings import CACHE_FILE, JudgeSettings
-from dfabench.metrics.judge_input import answer_and_references
 from dfabench.records import run_judge_identity
 from dfabench.roles import RoleModel, create_role_model
 from dfabench.scoring import rescore_record
@@ -58,7 +59,7 @@ def judge_run(run_dir: str | Path, settings: JudgeSettings, tasks: list[str] | N
               rescore: bool = True) -> JudgeSummary:
     """Judge the text tasks of a run folder, re-score them (unless ``rescore`` is false) and commit the judged
     logs and run.json as one transaction. ``judge``: the judge model in its role (default: created from
-    ``settings``, and closed at the end)."""
+    ``settings``, and closed at the end); an ensemble (``settings.members``) creates its members itself."""
     out = stream or sys.stderr
     folder = RunFolder(run_dir)
     record = folder.read_record()
@@ -68,41 +69,73 @@ def judge_run(run_dir: str | Path, settings: JudgeSettings, tasks: list[str] | N
         raise DfabenchError(f"{folder.path}: no text task to judge (tasks: {', '.join(record.get('tasks', {}))})")
     if settings.concurrency < 1 or settings.max_retries < 0 or settings.timeout <= 0:
         raise DfabenchError("--concurrency must be >= 1, --max-retries >= 0 and --timeout > 0")
+    member_settings = settings.member_settings()
+    if judge is not None and len(member_settings) > 1:
+        raise DfabenchError("an ensemble creates its member judges itself (judge= is for one judge)")
     if not dry_run:
         folder.check_integrity(record, "judge it")  # before any call or file
-    own_judge = judge is None
-    if judge is None:
-        name, args = settings.role()
-        judge = create_role_model("judge", name, args)
-    output = output_mode(settings, judge)
+    members = _create_members(member_settings, judge)
     cache = _cache(folder, settings, dry_run)
     summary = JudgeSummary(dry_run=dry_run)
     started = time.monotonic()
     try:
-        plans = plan_judging(folder, record, settings, chosen, cache, judge, output)
-        calibrations = _plan_calibration(plans, settings, cache)
+        for member in members:
+            member.plans = plan_judging(folder, record, member.settings, chosen, cache, member.judge, member.output)
+            member.calibrations = _plan_calibration(member.plans, member.settings, cache)
         if dry_run:
-            print_dry_run(plans, settings, out, judge, output)
-            n_calibration = sum(len(todo) for _, todo, _ in calibrations)
-            if n_calibration:
-                out.write(f"calibration: {n_calibration} more calls (the rubrics' calibration sets)\n")
-            for plan in plans:
+            for number, member in enumerate(members, 1):
+                if len(members) > 1:
+                    out.write(f"ensemble member {number} of {len(members)}:\n")
+                print_dry_run(member.plans, member.settings, out, member.judge, member.output)
+                n_calibration = sum(len(todo) for _, todo, _ in member.calibrations)
+                if n_calibration:
+                    out.write(f"calibration: {n_calibration} more calls (the rubrics' calibration sets)\n")
+            for plan in members[0].plans:
                 summary.tasks[plan.task] = summarise(plan, {}, dry_run=True)
             return summary
-        extra = [item for _, todo, _ in calibrations for item in todo]
-        results = _call(plans, settings, cache, summary, judge, output, out, extra)
+        for number, member in enumerate(members, 1):
+            if len(members) > 1:
+                out.write(f"ensemble member {number} of {len(members)}: {member.judge.label}\n")
+            if settings.max_cost is not None and len(members) > 1:  # one budget for the whole ensemble
+                member.settings.max_cost = max(0.0, settings.max_cost - summary.tally.spent)
+            extra = [item for _, todo, _ in member.calibrations for item in todo]
+            member.results = _call(member.plans, member.settings, cache, summary, member.judge, member.output, out,
+                                   extra)
     finally:
         cache.close()
-        if own_judge:
-            judge.close()
-    _refuse_if_nothing_judged(results, settings, judge)
-    judged = apply_judgments(record, plans, results, settings, summary, started, judge)
-    _record_calibration(record, calibrations, results, summary)
+        for member in members:
+            if member.own:
+                member.judge.close()
+    for member in members:
+        _refuse_if_nothing_judged(member.results, member.settings, member.judge)
+    if len(members) == 1:
+        member = members[0]
+        judged = apply_judgments(record, member.plans, member.results, settings, summary, started, member.judge)
+        _record_calibration(record, member.calibrations, member.results, summary)
+        archives: dict[str, dict[str, list]] = {}
+    else:
+        judged, archives = apply_ensemble(record, members, settings, summary, started)
     if rescore:
         rescore_record(folder, record, chosen, write_samples=False, samples=judged)
-    _commit(folder, snapshot, record, judged)
+    _commit(folder, snapshot, record, judged, archives)
     print_summary(summary, settings, out)
     return summary
+
+
+def _create_members(member_settings: list[JudgeSettings], judge: RoleModel | None) -> list[Member]:
+    """The judge (or the ensemble's member judges), created in the ``judge`` role, with their output modes."""
+    members: list[Member] = []
+    try:
+        for member in member_settings:
+            own = judge is None
+            model = judge if judge is not None else create_role_model("judge", *member.role())
+            members.append(Member(settings=member, judge=model, output=output_mode(member, model), own=own))
+    except BaseException:
+        for member in members:
+            if member.own:
+                member.judge.close()
+        raise
+    return members
 
 
 def _refuse_if_nothing_judged(results: dict[str, CallResult], settings: JudgeSettings, judge: RoleModel) -> None:
@@ -202,7 +235,8 @@ def apply_judgments(record: dict[str, Any], plans: list[TaskPlan], results: dict
     return {plan.task: plan.records for plan in plans}
 
 
-def _commit(folder: RunFolder, snapshot: str, record: dict[str, Any], judged: dict[str, list[dict[str, Any]]]) -> None:
+def _commit(folder: RunFolder, snapshot: str, record: dict[str, Any], judged: dict[str, list[dict[str, Any]]],
+            extra_archives: dict[str, dict[str, list]] | None = None) -> None:
     """The one write: the judged logs, their hashes and run.json, as one transaction of the run folder; refused when
     the folder is no longer what was read (``snapshot``: run.json's canonical JSON; the logs: their hashes)."""
     with folder.transaction() as tx:
@@ -216,7 +250,8 @@ def _commit(folder: RunFolder, snapshot: str, record: dict[str, Any], judged: di
             record["samples"][task] = {**log, "file": samples_file_name(task),
                                        "sha256": tx.write_samples(task, records)}
         # the archive of this judge's judgments: a later judge replaces the logs' judge fields, not this file
-        for name, tasks in _archives(record, judged).items():
+        # an ensemble's members keep theirs too (their judgments, for `dfabench judge agree`)
+        for name, tasks in {**(extra_archives or {}), **_archives(record, judged)}.items():
             tx.write_text(name, merged_archive(folder, name, tasks))
         tx.write_record(record)
 
@@ -237,51 +272,6 @@ def _most_common(counter: Counter, default: Any) -> Any:
 
 def _apply(plan: TaskPlan, results: dict[str, CallResult], fallback: str) -> tuple[Counter, Counter]:
     """Write each sample's ``judge`` field; returns the reported model ids and the output modes produced."""
-    rubric = plan.rubric
-
-    def grader(model: str | None, output: str | None = plan.identity.output) -> dict[str, Any]:
-        # the judge identity each result was produced under (``dfabench verify`` checks run.json against it)
-        return plan.identity.reported(model, output).to_dict()
-
-    by_id: dict[str, dict[str, Any]] = {}
-    models: Counter = Counter()
-    outputs: Counter = Counter()
-    for sample_id, value in plan.cached.items():
-        model, output = value.get("model") or fallback, value.get("output") or plan.identity.output
-        models[model] += 1
-        outputs[output] += 1
-        by_id[sample_id] = {"score": value["score"], "criteria": value["criteria"], "rationale": value.get("rationale"),
-                            **grader(model, output), "cached": True,
-                            "tokens": value.get("tokens"), "input_sha256": value["input_sha256"], "error": None}
-    for item in plan.items:
-        result = results.get(item.key) or CallResult(ok=False, error="not called", kind="not called")
-        model = result.model or fallback
-        output = result.output or plan.identity.output
-        entry: dict[str, Any] = {**grader(model, output), "cached": False, "attempts": result.attempts,
-                                 "tokens": {"prompt": result.prompt_tokens, "completion": result.completion_tokens},
-                                 "input_sha256": item.input_sha256}
-        if result.ok and result.judgment is not None:
-            models[model] += 1
-            outputs[output] += 1
-            entry.update(score=result.judgment["score"], criteria=result.judgment["criteria"],
-                         rationale=result.judgment.get("rationale"), error=None)
-        else:
-            entry.update(score=None, criteria=None, rationale=None, error=result.error, failure=result.kind)
-        by_id[item.sample_id] = entry
-    zero = {c.id: rubric.scale_min for c in rubric.criteria}
-    for sample_id, value in plan.by_rule.items():
-        by_id[sample_id] = {"score": 0.0, "criteria": dict(zero), "rationale": "empty answer: 0 by the rubric's rule",
-                            **grader(None, None), "by_rule": True, "cached": False,
-                            "input_sha256": value["input_sha256"], "error": None}
-    for sample_id, reason in plan.errors.items():
-        by_id[sample_id] = {"score": None, **grader(None, None), "error": reason, "failure": "no_call",
-                            "input_sha256": None}
-    for sample in plan.records:
-        entry = by_id.get(str(sample["id"]))
-        if entry is not None:
-            sample["judge"] = entry
-        elif str(sample["id"]) in plan.not_sampled:
-            sample["judge"] = None  # outside this --sample subset: an earlier judgment is not this judge run's
-        elif sample.get("error") or not answer_and_references(sample)[1]:
-            sample["judge"] = None
+    by_id, models, outputs = judge_entries(plan, results, fallback)
+    write_entries(plan, by_id)
     return models, outputs

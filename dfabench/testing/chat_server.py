@@ -65,13 +65,25 @@ Run on its own (a separate process, e.g. for a benchmark or to try ``dfabench ju
 
 prints ``base_url=http://127.0.0.1:PORT/v1`` on its first line, then serves until it is stopped; ``--reply
 judge`` answers every request with a valid judgment for dfabench's shipped rubrics (every criterion 3).
-``GET /_stats`` returns ``{"chat_requests": n, "prompt_tokens": .., "completion_tokens": ..}``.
+``GET /_stats`` returns ``{"chat_requests": n, "prompt_tokens": .., "completion_tokens": ..}`` (and, with
+malformed replies, ``"malformed": {"injected": n, "sent": n}``).
+
+**Malformed replies** (``ChatServer(malformed_rate=0.1, malformed_seed=0)``, ``--malformed-rate R --malformed-seed
+S``): a reply whose content is a JSON object (a judgment) is made malformed with probability ``R``, drawn from a
+generator seeded with ``S`` and the request's messages (the same request gets the same defect whatever the arrival
+order or the output mode asked), with one of :data:`MALFORMED_KINDS`. What the request's ``response_format`` enforces
+is then simulated, as a server with constrained decoding does: ``json_schema`` removes every defect but a reply cut
+by the length limit (``truncated``); ``json_object`` (JSON mode) removes the defects that break the JSON syntax but
+not those that break the schema (a missing key, a value out of range, a number as a string, an unknown key); no
+``response_format`` (text) removes nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import random
 import sys
 import threading
 import time
@@ -92,7 +104,53 @@ from dfabench.testing.chat_replies import (
     stream_body,
 )
 
-__all__ = ["ChatServer", "Fault", "RecordedRequest", "count_words", "judge_reply"]
+__all__ = ["MALFORMED_KINDS", "ChatServer", "Fault", "RecordedRequest", "count_words", "judge_reply", "malformed"]
+
+#: the defects of a malformed reply -> what breaks: ``syntax`` (JSON mode and a JSON Schema prevent it), ``schema``
+#: (only a JSON Schema prevents it), ``length`` (nothing does: the reply limit cuts constrained output too)
+MALFORMED_KINDS = {
+    "prose_before": "syntax", "text_after": "syntax", "two_objects": "syntax", "single_quotes": "syntax",
+    "fenced": "syntax", "missing_key": "schema", "out_of_range": "schema", "string_number": "schema",
+    "extra_key": "schema", "truncated": "length",
+}
+
+
+def malformed(text: str, kind: str) -> str:
+    """``text`` (a JSON object) with the defect ``kind`` of :data:`MALFORMED_KINDS`."""
+    data = json.loads(text)
+    first = next((k for k in data if k != "rationale"), None)
+    if kind == "prose_before":
+        return "Here is my judgment:\n" + text
+    if kind == "text_after":
+        return text + "\nLet me know if you need more detail."
+    if kind == "two_objects":
+        return text + "\n" + text
+    if kind == "single_quotes":
+        return text.replace('"', "'")
+    if kind == "fenced":
+        return "```json\n" + text + "\n```"
+    if kind == "truncated":
+        return text[: len(text) // 2]
+    if first is None:
+        return text[: len(text) // 2]
+    if kind == "missing_key":
+        data.pop(first)
+    elif kind == "out_of_range":
+        data[first] = 9
+    elif kind == "string_number":
+        data[first] = str(data[first])
+    elif kind == "extra_key":
+        data["confidence"] = 0.9
+    else:
+        raise ValueError(f"unknown malformed kind {kind!r}")
+    return json.dumps(data)
+
+
+def _enforced(kind: str, body: dict[str, Any]) -> bool:
+    """Whether the request's response_format would have prevented the defect ``kind``."""
+    asked = (body.get("response_format") or {}).get("type") if isinstance(body.get("response_format"), dict) else None
+    level = MALFORMED_KINDS[kind]
+    return (asked == "json_schema" and level in ("syntax", "schema")) or (asked == "json_object" and level == "syntax")
 
 
 class _Server(ThreadingHTTPServer):
@@ -107,7 +165,12 @@ class ChatServer:
 
     def __init__(self, responder: Callable[[dict[str, Any]], Any] | None = None, *, delay: float = 0.0,
                  model: str | None = None, models: list[str] | None = None, api_key: str | None = None,
-                 host: str = "127.0.0.1", port: int = 0):
+                 host: str = "127.0.0.1", port: int = 0, malformed_rate: float = 0.0, malformed_seed: int = 0):
+        if not 0.0 <= float(malformed_rate) <= 1.0:
+            raise ValueError(f"malformed_rate must be in 0..1, not {malformed_rate!r}")
+        self.malformed_rate = float(malformed_rate)
+        self.malformed_seed = int(malformed_seed)
+        self._malformed = {"injected": 0, "sent": 0}
         self.responder = responder
         self.delay = float(delay)
         self.model = model
@@ -212,6 +275,33 @@ class ChatServer:
         with self._lock:
             self._log.append(request)
 
+    @property
+    def malformed_counts(self) -> dict[str, int]:
+        """``{"injected": n, "sent": n}``: replies made malformed, and those the output mode did not prevent."""
+        with self._lock:
+            return dict(self._malformed)
+
+    def _malform(self, body: dict[str, Any], reply: Any, record: RecordedRequest) -> Any:
+        """The reply, made malformed at the seeded rate (see the module docstring)."""
+        if self.malformed_rate <= 0 or not isinstance(reply, str):
+            return reply
+        try:
+            if not isinstance(json.loads(reply), dict):
+                return reply
+        except ValueError:
+            return reply
+        digest = hashlib.sha256(json.dumps(body.get("messages"), sort_keys=True).encode("utf-8")).hexdigest()
+        rng = random.Random(f"{self.malformed_seed}\0{digest}")
+        if rng.random() >= self.malformed_rate:
+            return reply
+        kind = rng.choice(sorted(MALFORMED_KINDS))
+        prevented = _enforced(kind, body)
+        record.extra["malformed"] = {"kind": kind, "prevented": prevented}
+        with self._lock:
+            self._malformed["injected"] += 1
+            self._malformed["sent"] += 0 if prevented else 1
+        return reply if prevented else malformed(reply, kind)
+
     def _add_usage(self, usage: dict[str, Any]) -> None:
         with self._lock:
             for key in ("prompt_tokens", "completion_tokens"):
@@ -235,7 +325,10 @@ class ChatServer:
                     return
                 path = self.path.split("?")[0].rstrip("/")
                 if path == "/_stats":  # for a test or benchmark driving the server in another process
-                    self._send_json(200, {"chat_requests": server.count, **server.usage_total})
+                    stats = {"chat_requests": server.count, **server.usage_total}
+                    if server.malformed_rate > 0:
+                        stats["malformed"] = server.malformed_counts
+                    self._send_json(200, stats)
                 elif path in ("/v1/models", "/models"):
                     data = [{"id": m, "object": "model", "created": 0, "owned_by": "dfabench-test"}
                             for m in server.models]
@@ -270,6 +363,7 @@ class ChatServer:
                         fault = Fault.server_error(500)
                     if isinstance(reply, Fault):
                         fault, reply = reply, None
+                    reply = server._malform(body, reply, record)
                 record.fault = fault.kind if fault is not None else None
                 server._record(record)
                 if not self._authorized():
@@ -375,6 +469,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--delay", type=float, default=0.0, help="seconds before each reply")
     parser.add_argument("--model", default=None, help="the model id to report (default: echo the request's)")
     parser.add_argument("--reply", default="judge", help="'judge', 'echo' or a fixed text")
+    parser.add_argument("--malformed-rate", type=float, default=0.0,
+                        help="make this share of the JSON replies malformed (seeded; see the module docstring)")
+    parser.add_argument("--malformed-seed", type=int, default=0, help="the seed of --malformed-rate (default 0)")
     args = parser.parse_args(argv)
     if args.reply == "judge":
         responder: Callable[[dict[str, Any]], Any] = judge_reply
@@ -384,7 +481,8 @@ def main(argv: list[str] | None = None) -> None:
     else:
         def responder(request: dict[str, Any]) -> Any:
             return args.reply
-    server = ChatServer(responder=responder, delay=args.delay, model=args.model, port=args.port).start()
+    server = ChatServer(responder=responder, delay=args.delay, model=args.model, port=args.port,
+                        malformed_rate=args.malformed_rate, malformed_seed=args.malformed_seed).start()
     print(f"base_url={server.base_url}", flush=True)
     try:
         threading.Event().wait()

@@ -236,6 +236,9 @@ class OpenAIModel(Model):
                         "base_url")
     #: caching also needs greedy settings (temperature 0), which the runner checks per task
     deterministic = True
+    #: ``generate`` may be called from several threads at once: the calls share the event loop and the pool's
+    #: per-endpoint limit of ``concurrency`` requests in flight (the judge pipelines its batches on this)
+    concurrent_generate = True
 
     def __init__(self, model: str | None = None, base_url: Any = None, api_key_env: str = "OPENAI_API_KEY",
                  concurrency: int = 64, timeout: float = 60.0, max_retries: int = 5, detail: str | None = None,
