@@ -2,25 +2,20 @@
 
 Skipped, with the reason, where Chromium, its driver or Selenium is missing (CI installs them:
 ``.ci/browser-env.sh``). Screenshots go to ``$DFABENCH_ARTEFACTS`` when it is set (CI keeps that folder),
-else to the test's temporary folder.
+else to the test's temporary folder (tests/browser_util.py).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 
 import pytest
+from browser_util import artefact_folder, new_browser, requires_chromium
+from browser_util import severe as _severe
 
-webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e '.[test]')")
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-DRIVER = shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER),
-                                reason="headless Chromium is not installed (apt-get install chromium chromium-driver; "
-                                       "CI runs .ci/browser-env.sh)")
+pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e '.[test]')")
+pytestmark = requires_chromium
 
 #: run in the page if the escaping failed: sets a flag the test reads
 PAYLOAD = "<script>window.__pwned=1</script>\"'><img src=x onerror=\"window.__pwned=2\"> | **x**"
@@ -28,22 +23,12 @@ PAYLOAD = "<script>window.__pwned=1</script>\"'><img src=x onerror=\"window.__pw
 
 @pytest.fixture
 def artefacts(tmp_path: Path) -> Path:
-    folder = Path(os.environ.get("DFABENCH_ARTEFACTS") or tmp_path / "artefacts")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    return artefact_folder(tmp_path)
 
 
 @pytest.fixture
 def browser():
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--window-size=1400,1000"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    driver = new_browser()
     yield driver
     driver.quit()
 
@@ -62,10 +47,6 @@ def site(cli, tiny_bench, tmp_path) -> Path:
     out = tmp_path / "lb"
     assert cli("leaderboard", "build", "--entries", str(entries), "--out", str(out), "--replicates", "200")[0] == 0
     return out / "index.html"
-
-
-def _severe(driver) -> list[str]:
-    return [e["message"] for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
 
 
 def _visible_panel(driver):

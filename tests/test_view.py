@@ -73,8 +73,15 @@ def test_a_sample_page_shows_the_answers_escaped_and_the_image(served):
     assert "<script>alert" not in page and "<img src=x" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#x27;&gt;&lt;img" in page
     assert page.count('<div class="run">') == 2 and 'src="/file/' in page
+    assert '<p class="model">model <code>constant description=&lt;script&gt;alert(1)' in page  # the model, escaped
+    assert '<p class="model">model <code>random seed=3</code>' in page
     image = page.split('<img src="')[1].split('"')[0]
     assert _get(base + image)[0] == 200
+
+
+def test_the_browser_s_favicon_request_is_answered_without_an_error(served):
+    base, _ = served
+    assert _get(f"{base}/favicon.ico")[0] == 204  # a 404 would be an error in the browser's console
 
 
 @pytest.mark.parametrize("path", ["/file/0/../../etc/passwd", "/file/0/%2e%2e/%2e%2e/etc/passwd", "/file/0//etc/passwd",

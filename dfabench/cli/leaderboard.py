@@ -21,6 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="benchmark folder ('smoke': the built-in one): entries of it are checked against it (their "
                         "sample ids, labels; FL masks); repeatable")
     q.add_argument("--replicates", type=int, default=1000, help="bootstrap replicates of the tie test (default 1000)")
+    q.add_argument("--jobs", type=int, metavar="N", help="processes verifying the entries (default: one per CPU "
+                                                         "when the logs exceed 64 MiB, else 1; the files are the same)")
     q = actions.add_parser("submit", help="copy a run folder (record + per-sample logs) into the entries")
     q.add_argument("run_dir")
     q.add_argument("--name", help="entry name (default: model name and a short hash)")
@@ -51,9 +53,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.replicates < 1:
         raise DfabenchError(f"--replicates must be at least 1, not {args.replicates}")
+    if args.jobs is not None and args.jobs < 1:
+        raise DfabenchError(f"--jobs must be at least 1, not {args.jobs}")
     result = build_leaderboard(Path(args.entries), Path(args.out), [resolve_bench(b) for b in args.bench or []],
                                reported=Path(args.reported) if args.reported else None,
-                               ties=TieSettings(replicates=args.replicates))
+                               ties=TieSettings(replicates=args.replicates), jobs=args.jobs)
     for path in result.written:
         print(f"wrote {path}")
     for problem in result.excluded:

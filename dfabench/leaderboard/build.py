@@ -65,12 +65,12 @@ def report_name(folder_name: str) -> str:
 
 
 def build_leaderboard(entries: Path, out: Path, benches: list[Path] = (), *, reported: Path | None = None,
-                      ties: TieSettings | None = None) -> BuildResult:
+                      ties: TieSettings | None = None, jobs: int | None = None) -> BuildResult:
     """Verify every entry and write the outputs. ``benches``: benchmark folders that entries need to
     be re-derived (FL's reference masks), matched to the entries by fingerprint; ``reported``: the folder of
-    reported entries (default: ``reported/`` beside the entries folder)."""
+    reported entries (default: ``reported/`` beside the entries folder); ``jobs``: processes verifying entries
+    (None: one per CPU when the logs are large, :data:`PARALLEL_BYTES`, else one; the files are the same)."""
     from dfabench.data.manifest import load_benchmark
-    from dfabench.leaderboard.check import check_entry
 
     by_fingerprint = {load_benchmark(b).fingerprint(): Path(b) for b in benches}
     entries = Path(entries)
@@ -79,20 +79,13 @@ def build_leaderboard(entries: Path, out: Path, benches: list[Path] = (), *, rep
     result = BuildResult()
     loaded: list[Entry] = []
     reports: dict[str, str] = {}
-    for path in sorted(p for p in entries.iterdir() if p.is_dir()):
-        verified = None
-        try:
-            entry = load_entry(path, by_fingerprint)
-            loaded.append(entry)
-            verified = entry.report
-        except Excluded as exc:
-            result.excluded.append(f"{path.name}: {exc}")
-            verified = exc.report
-        except Exception as exc:  # noqa: BLE001 - one bogus entry never stops the build; it is listed
-            text = " ".join(str(exc).split())
-            result.excluded.append(f"{path.name}: cannot be read ({type(exc).__name__}: {text[:300]})")
-        if verified is not None:
-            reports[path.name] = check_entry(path, report=verified, sample_schema=False).markdown()
+    for one in _load_all(sorted(p for p in entries.iterdir() if p.is_dir()), by_fingerprint, jobs):
+        if one.entry is not None:
+            loaded.append(one.entry)
+        if one.excluded is not None:
+            result.excluded.append(f"{one.path.name}: {one.excluded}")
+        if one.report is not None:
+            reports[one.path.name] = one.report
     reported_entries, problems = load_reported_folder(Path(reported) if reported else entries.parent / "reported")
     result.excluded += problems
 
@@ -104,6 +97,87 @@ def build_leaderboard(entries: Path, out: Path, benches: list[Path] = (), *, rep
     _write(Path(out), data, reports)
     result.written = [Path(out) / name for name in OUTPUTS] + ([Path(out) / "reports"] if reports else [])
     return result
+
+
+@dataclass
+class _Loaded:
+    """One entry folder as the build reads it: the verified entry (with the tie test's rows of its logs,
+    :attr:`Entry.rows`) or why it is excluded, and its checker report (Markdown)."""
+
+    path: Path
+    entry: Entry | None = None
+    excluded: str | None = None
+    report: str | None = None
+
+
+def load_one(path: Path, by_fingerprint: dict[str, Path]) -> _Loaded:
+    """Verify and load one entry folder; a bogus entry is excluded with the reason, never raised."""
+    from dfabench.leaderboard.check import check_entry
+
+    out = _Loaded(path)
+    verified = None
+    try:
+        out.entry = load_entry(path, by_fingerprint)
+        verified = out.entry.report
+    except Excluded as exc:
+        out.excluded, verified = str(exc), exc.report
+    except Exception as exc:  # noqa: BLE001 - one bogus entry never stops the build; it is listed
+        text = " ".join(str(exc).split())
+        out.excluded = f"cannot be read ({type(exc).__name__}: {text[:300]})"
+    if verified is not None:
+        out.report = check_entry(path, report=verified, sample_schema=False).markdown()
+    if out.entry is not None:
+        try:
+            out.entry.rows = _tie_rows(out.entry)
+        except Exception:  # noqa: BLE001 - only a shortcut: the ranking reads the log itself, and says what is wrong
+            out.entry.rows = None
+    return out
+
+
+def _tie_rows(entry: Entry) -> dict[str, dict[str, Any]]:
+    """For each task, the tie test's rows of the one metric it can rank this entry by: its first column with a
+    number (a board's ranking key is the first column some entry has a number in, so a ranked entry's key is its
+    own first). Read here, where the entry was verified, so that a parallel build reads each log in one
+    process; a key that is not here (another layout on the board) is read from the log when ranking."""
+    from dfabench.leaderboard.ties import sample_rows
+
+    out: dict[str, dict[str, Any]] = {}
+    record = entry.record
+    for task_id, columns in task_layout(set(record.get("tasks", {})), [record]):
+        status = str(record["tasks"][task_id].get("status", ""))
+        metrics = record.get("metrics", {}).get(task_id, {})
+        key = next((c for c in columns if (metrics.get(c) or {}).get("value") is not None), None)
+        if key is None or status.startswith("n/a") or task_id not in (record.get("samples") or {}):
+            continue
+        out[task_id] = {key: sample_rows(key, _reader(entry, task_id)())}
+    return out
+
+
+#: logs (bytes, all entries together) from which a build verifies entries in parallel by default: below it the
+#: processes' start costs more than they save
+PARALLEL_BYTES = 64 * 2**20
+
+
+def _load_all(paths: list[Path], by_fingerprint: dict[str, Path], jobs: int | None) -> list[_Loaded]:
+    """:func:`load_one` of every entry folder, in order; in ``jobs`` processes when more than one (forked on
+    Linux, so that they hold this process's plugins, registered tasks included; spawned elsewhere, where they
+    load the plugins the environment names)."""
+    import os
+
+    if jobs is None:
+        size = sum(f.stat().st_size for p in paths for f in p.glob("samples-*.jsonl") if f.is_file())
+        jobs = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1) \
+            if size >= PARALLEL_BYTES else 1
+    jobs = max(1, min(jobs, len(paths)))
+    if jobs == 1:
+        return [load_one(p, by_fingerprint) for p in paths]
+    import multiprocessing
+    import sys
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+    with ProcessPoolExecutor(jobs, mp_context=context) as pool:
+        return list(pool.map(load_one, paths, [by_fingerprint] * len(paths)))
 
 
 def _write(out: Path, data: dict[str, Any], reports: dict[str, str]) -> None:
@@ -208,7 +282,8 @@ def _ranked_task(items: list[Entry], task_id: str, columns: list[str], rows: lis
                                           for r in rows)), columns[0])
     by_folder = {e.path.name: e for e in items}
     ranked = [r for r in rows if not r["na"] and (r["values"].get(key) or {}).get("value") is not None]
-    contenders = [Contender(r["entry"], r["values"][key]["value"], _reader(by_folder[r["folder"]], task_id))
+    contenders = [Contender(r["entry"], r["values"][key]["value"], _reader(by_folder[r["folder"]], task_id),
+                            (by_folder[r["folder"]].rows or {}).get(task_id))
                   for r in ranked]
     ranks, ranking = rank_task(key, contenders, key in LOWER_IS_BETTER, ties)
     for row in ranked:

@@ -145,6 +145,8 @@ def _first_error(validator: Any, value: Any, where: str, what: str) -> tuple[str
 
 
 def _log_errors(validator: Any, file: Path) -> tuple[str, str]:
+    shape = shape_function(validator.schema)
+    verdicts: dict[Any, bool] = {}  # lines of one shape are all valid or all not: validated once
     bad, first, lines = 0, "", 0
     with open(file, encoding="utf-8") as handle:
         for lineno, line in enumerate(handle, 1):
@@ -157,12 +159,65 @@ def _log_errors(validator: Any, file: Path) -> tuple[str, str]:
                 bad += 1
                 first = first or f"line {lineno}: not JSON ({exc})"
                 continue
-            if not validator.is_valid(value):
+            key = shape(value)
+            valid = verdicts.get(key)
+            if valid is None:
+                valid = verdicts[key] = validator.is_valid(value)
+            if not valid:
                 bad += 1
                 first = first or f"line {lineno}: {_first_error(validator, value, '', '')[1].split(': ', 1)[-1]}"
     if bad:
         return FAIL, f"{file.name}: {bad} of {lines} lines do not match the JSON Schema of the sample record ({first})"
     return OK, f"{file.name}: all {lines} lines match the published JSON Schema of the sample record"
+
+
+#: the keywords :func:`shape_function` understands; a schema using any other is validated value by value
+_SHAPE_KEYWORDS = {"type", "properties", "additionalProperties", "required", "enum", "const", "description",
+                   "title", "$schema", "$id", "$comment", "default", "examples"}
+
+
+def _kind(value: Any) -> str:
+    """The JSON type of a value as the JSON Schema ``type`` keyword tells them apart (a float with an integral
+    value is an integer too; a bool is no number)."""
+    if value is None or isinstance(value, (bool, str, list, dict)):
+        return type(value).__name__
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "integral float" if value.is_integer() else "float"
+    return repr(type(value))
+
+
+def shape_function(schema: Any):
+    """``shape(value)``: a hashable key such that two values of the same key are both valid under ``schema`` or
+    both not — what the schema's keywords look at (JSON types; the value itself under ``enum`` / ``const``;
+    each property under ``properties``, each other member under a constraining ``additionalProperties``).
+    Values that a part of the schema does not constrain at all share one key there. A part using a keyword
+    outside :data:`_SHAPE_KEYWORDS` keys on the whole value (as safe as validating each one)."""
+    if schema is True or schema == {}:
+        return lambda value: None
+    if not isinstance(schema, dict) or set(k for k in schema if not str(k).startswith("x-")) - _SHAPE_KEYWORDS:
+        return lambda value: json.dumps(value, sort_keys=True, default=repr)
+    exact = "enum" in schema or "const" in schema
+    properties = {name: shape_function(sub) for name, sub in (schema.get("properties") or {}).items()}
+    extra = schema.get("additionalProperties", True)
+    other = None if extra is True or extra == {} else shape_function(extra)
+    required = tuple(schema.get("required") or ())
+
+    def shape(value: Any) -> Any:
+        head = (_kind(value), json.dumps(value, sort_keys=True)) if exact else _kind(value)
+        if not isinstance(value, dict) or not (properties or other or required):
+            return head
+        parts = []
+        for name, member in value.items():
+            if name in properties:
+                parts.append((name, properties[name](member)))
+            elif other is not None:
+                parts.append((name, other(member)))
+        missing = tuple(name for name in required if name not in value)
+        return head, tuple(parts), missing
+
+    return shape
 
 
 def _identity(record: dict[str, Any] | None) -> list[str]:

@@ -40,6 +40,8 @@ class Entry:
     record: dict[str, Any]
     meta: dict[str, Any]
     report: VerifyReport
+    #: the tie test's rows of its logs, made where it was verified: task -> metric -> ``SampleRows``
+    rows: dict[str, dict[str, Any]] | None = None
 
 
 class Excluded(Exception):
@@ -107,8 +109,7 @@ def task_layout(task_ids: set[str], records: list[dict[str, Any]]) -> list[tuple
     """The tasks of a board in their listed order, each with its columns (the first is the ranking key):
     the installed spec's ``order`` and ``columns``; for a task no installed plugin defines (or one whose
     spec names no columns), after the others and every metric its entries report, sorted."""
-    registry = get_manager().tasks
-    specs = {t: registry.get(t) for t in task_ids if t in registry}
+    specs = {t: spec for t in task_ids if (spec := installed_spec(t)) is not None}
 
     def columns(task_id: str) -> list[str]:
         spec = specs.get(task_id)
@@ -122,13 +123,27 @@ def task_layout(task_ids: set[str], records: list[dict[str, Any]]) -> list[tuple
 
 def reference_fingerprints(records: list[dict[str, Any]]) -> dict[str, str]:
     """The task fingerprint each task is ranked under: the installed spec's, else the most common."""
-    registry = get_manager().tasks
     seen: dict[str, Counter] = {}
     for record in records:
         for task_id, info in record.get("tasks", {}).items():
             seen.setdefault(task_id, Counter())[info.get("fingerprint")] += 1
-    return {task_id: registry.get(task_id).fingerprint if task_id in registry else counter.most_common(1)[0][0]
-            for task_id, counter in sorted(seen.items())}
+    return {task_id: spec.fingerprint if (spec := installed_spec(task_id)) is not None
+            else counter.most_common(1)[0][0] for task_id, counter in sorted(seen.items())}
+
+
+def installed_spec(task_id: str):
+    """The installed spec of a board's task: a task id, or a prompt variant ``TASK@NAME`` (ranked as a task of
+    its own, never with ``TASK``: :mod:`dfabench.tasks`); None when no installed plugin defines it."""
+    from dfabench.tasks import split_variant
+
+    registry = get_manager().tasks
+    base, variant = split_variant(task_id)
+    if base not in registry:
+        return None
+    try:
+        return registry.get(base).with_variant(variant)
+    except DfabenchError:
+        return None
 
 
 def reference_identities(records: list[dict[str, Any]]) -> dict[tuple[str, str], str]:

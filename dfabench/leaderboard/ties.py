@@ -138,11 +138,45 @@ def statistic_for(metric: str) -> _Statistic:
 
 @dataclass
 class Contender:
-    """One entry of a ranked task: its name, recorded value, and its per-sample log (an iterable of records)."""
+    """One entry of a ranked task: its name, recorded value, and its per-sample log (an iterable of records).
+    ``rows``: :func:`sample_rows` of that log for some metrics, made beforehand (by the build's worker that
+    verified the entry); a metric it lacks is read from ``samples``."""
 
     name: str
     value: float
     samples: Callable[[], Any]
+    rows: dict[str, SampleRows] | None = None
+
+
+@dataclass(frozen=True)
+class SampleRows:
+    """A log's samples as one statistic reads them: their number, the SHA-256 of their sorted ids, the cluster
+    of each (in id order) and the statistic's columns (one row per sample, in id order)."""
+
+    n: int
+    ids_sha256: str
+    clusters: tuple[Any, ...]
+    matrix: Any
+
+
+def sample_rows(metric: str, samples: Any) -> SampleRows:
+    """The rows of ``metric``'s statistic over the records ``samples`` (a later record of an id replaces an
+    earlier one)."""
+    import hashlib
+
+    import numpy as np
+
+    statistic = statistic_for(metric)
+    by_id: dict[str, tuple[Any, list[float]]] = {}
+    interned: dict[Any, Any] = {}  # one object per cluster: the rows travel between processes small
+    for sample in samples:
+        source = sample.get("source_id")
+        cluster = source if source is not None else f"id:{sample['id']}"
+        by_id[str(sample["id"])] = (interned.setdefault(cluster, cluster), statistic.columns(sample))
+    ids = sorted(by_id)
+    matrix = np.array([by_id[i][1] for i in ids], dtype=float).reshape(len(ids), statistic.width)
+    return SampleRows(len(ids), hashlib.sha256("\n".join(ids).encode("utf-8")).hexdigest(),
+                      tuple(by_id[i][0] for i in ids), matrix)
 
 
 def rank_task(metric: str, contenders: list[Contender], lower_is_better: bool,
@@ -165,28 +199,23 @@ def _point_ranks(contenders: list[Contender], lower_is_better: bool) -> dict[str
     return {c.name: 1 + sum(sign * (o.value - c.value) > 0 for o in contenders) for c in contenders}
 
 
-def _rows(metric: str, contenders: list[Contender]) -> tuple[list[str], list[Any], Any]:
-    """``(sample ids, cluster ids, matrix)``: one row per sample (sorted by id), the contenders' columns side
-    by side."""
+def _rows(metric: str, contenders: list[Contender]) -> tuple[int, list[Any], Any]:
+    """``(number of samples, cluster ids, matrix)``: one row per sample (sorted by id), the contenders' columns
+    side by side."""
     import numpy as np
 
-    statistic = statistic_for(metric)
-    ids: list[str] | None = None
-    clusters: list[Any] = []
+    first: SampleRows | None = None
     blocks = []
     for contender in contenders:
-        by_id = {}
-        for sample in contender.samples():
-            source = sample.get("source_id")
-            by_id[str(sample["id"])] = (source if source is not None else f"id:{sample['id']}",
-                                        statistic.columns(sample))
-        if ids is None:
-            ids = sorted(by_id)
-            clusters = [by_id[i][0] for i in ids]
-        elif by_id.keys() != set(ids):
+        rows = (contender.rows or {}).get(metric) or sample_rows(metric, contender.samples())
+        if first is None:
+            first = rows
+        elif rows.ids_sha256 != first.ids_sha256:
             raise _NoPairedTest(f"{contender.name} answered other samples than {contenders[0].name}")
-        blocks.append(np.array([by_id[i][1] for i in ids], dtype=float).reshape(len(ids), statistic.width))
-    return ids or [], clusters, np.concatenate(blocks, axis=1)
+        blocks.append(rows.matrix)
+    if first is None:
+        return 0, [], np.zeros((0, 0))
+    return first.n, list(first.clusters), np.concatenate(blocks, axis=1)
 
 
 def _exact_scale(per_cluster: Any) -> Any:
@@ -206,8 +235,8 @@ def _bootstrap_ranks(metric: str, contenders: list[Contender], lower_is_better: 
     from dfabench.metrics.statistics import factorize_clusters
 
     statistic = statistic_for(metric)
-    ids, clusters, matrix = _rows(metric, contenders)
-    if not ids:
+    n_samples, clusters, matrix = _rows(metric, contenders)
+    if not n_samples:
         raise _NoPairedTest("no samples")
     codes, n_clusters = factorize_clusters(clusters)
     per_cluster = np.stack([np.bincount(codes, weights=matrix[:, j], minlength=n_clusters)
@@ -234,7 +263,7 @@ def _bootstrap_ranks(metric: str, contenders: list[Contender], lower_is_better: 
         values = -values
     better = _significantly_better(values, settings.confidence)
     ranks = {c.name: 1 + int(better[:, j].sum()) for j, c in enumerate(contenders)}
-    return ranks, {"metric": metric, "method": METHOD, "n_samples": len(ids), "n_clusters": n_clusters}
+    return ranks, {"metric": metric, "method": METHOD, "n_samples": n_samples, "n_clusters": n_clusters}
 
 
 def _significantly_better(values: Any, confidence: float) -> Any:

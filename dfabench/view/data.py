@@ -133,5 +133,14 @@ def append_rating(path: Path, sample_id: str, scores: dict[str, int]) -> None:
             writer.writerow([sample_id, criterion, score])
 
 
+def model_label(record: dict[str, Any]) -> str:
+    """The run's model as a reviewer reads it: its name, then its arguments (``k=v``, sorted)."""
+    model = record.get("model") or {}
+    args = model.get("args") if isinstance(model.get("args"), dict) else {}
+    shown = " ".join(f"{k}={v if isinstance(v, str) else json.dumps(v, sort_keys=True)}"
+                     for k, v in sorted(args.items()))
+    return f"{model.get('name') or '?'} {shown}".strip()
+
+
 def sample_json(sample: dict[str, Any]) -> str:
     return json.dumps(sample.get("metrics") or {}, sort_keys=True)

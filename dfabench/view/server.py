@@ -18,7 +18,15 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 from dfabench.escape import html_text
-from dfabench.view.data import OUTCOMES, Catalogue, append_rating, outcome, rubric_criteria, sample_json
+from dfabench.view.data import (
+    OUTCOMES,
+    Catalogue,
+    append_rating,
+    model_label,
+    outcome,
+    rubric_criteria,
+    sample_json,
+)
 
 HOST = "127.0.0.1"
 _STYLE = ("body{font:14px system-ui,sans-serif;margin:1.2rem;color:#1d2330}table{border-collapse:collapse}"
@@ -80,7 +88,10 @@ def index_page(catalogue: Catalogue, query: dict[str, str]) -> bytes:
         rows.append(f'<tr class="sample"><td><a href="{html_text(link)}">{html_text(sample["id"])}</a></td>'
                     f'<td>{html_text(sample.get("category"))}</td><td>{html_text(sample.get("technique"))}</td>'
                     + "".join(cells) + "</tr>")
-    body = (f"<h1>dfabench view</h1><p>{len(catalogue.runs)} run(s); {len(shown)} sample(s) of "
+    models = "".join(f"<li><b>{html_text(r.name)}</b>: <code>{html_text(model_label(r.record))}</code></li>"
+                     for r in catalogue.runs)
+    body = (f'<h1>dfabench view</h1><ul class="models">{models}</ul><p>{len(catalogue.runs)} run(s); '
+            f'<span id="count">{len(shown)}</span> sample(s) of '
             f"{html_text(task)} match (outcomes as in {html_text(first.name)}).</p>{form}"
             f'<table id="samples">{head}{"".join(rows)}</table>')
     return _page("dfabench view", body)
@@ -92,6 +103,7 @@ def _run_column(catalogue: Catalogue, run, task: str, sample: dict[str, Any]) ->
         else None
     mask = _file_url(catalogue, run.path, _mask(sample.get("parsed")))
     return (f'<div class="run"><h2>{html_text(run.name)}</h2>'
+            f'<p class="model">model <code>{html_text(model_label(run.record))}</code></p>'
             f'<p class="{html_text(outcome(sample))}">{html_text(outcome(sample))}</p>'
             f"<h3>answer</h3><pre>{html_text(sample.get('response'))}</pre>"
             f"<p>parsed: <code>{html_text(_text(sample.get('parsed')))}</code>; error: "
@@ -162,6 +174,8 @@ def make_handler(catalogue: Catalogue, ratings: Path) -> type[BaseHTTPRequestHan
                 return self._send(200, page) if page else self._send(404, _page("not found", "no such sample"))
             if url.path.startswith("/file/"):
                 return self._file(url.path)
+            if url.path == "/favicon.ico":  # asked for by every browser: none, rather than a 404 in its console
+                return self._send(HTTPStatus.NO_CONTENT, b"", "image/x-icon")
             return self._send(404, _page("not found", "not found"))
 
         def _file(self, path: str) -> None:
