@@ -13,8 +13,9 @@ import pytest
 from dfabench.errors import DfabenchError, InputError
 from dfabench.tasks import TaskSpec, expand_variants, split_variant
 
-#: the fingerprints of the committed leaderboard entries' specs: listing variants must not change them
-DF_D_FINGERPRINT = "f0c254ed8c61576bb5ce5c62158e88720fdc7b10bf9161e1eda8cb707b181b96"
+#: the fingerprints of the committed leaderboard entries' specs (DF-D version 2: frame + video level; DF-C version 1):
+#: listing variants must not change them
+DF_D_FINGERPRINT = "f946ed0765e58f4f5faf9084320b32f877edcae4efa0bf5427adcba91164974f"
 DF_C_FINGERPRINT = "c8fc6ee6070545de26a53269bac09e1812bd4f7f5eae7c2e793be0ae662ea1c9"
 
 
@@ -217,7 +218,7 @@ def test_one_variant_alone_and_beside_an_earlier_default(vcli, tiny_bench, tmp_p
     record, stdout = _run(vcli, tiny_bench, out, "--prompt-variant", "lettered", tasks="DF-D")
     assert list(record["tasks"]) == ["DF-D@lettered"]
     assert record["variants"]["DF-D"]["reason"].startswith("fewer than two variants")
-    assert "fewer than two variants" in stdout
+    assert "spread across prompt variants" not in stdout  # recorded, not printed: one variant has no spread
     record, _ = _run(vcli, tiny_bench, out, tasks="DF-D")  # the default into the same folder: both kept
     assert set(record["tasks"]) == {"DF-D", "DF-D@lettered"}
     assert record["variants"]["DF-D"]["spread"]["accuracy"]["values"] == {"default": 0.6, "lettered": 0.4}
@@ -282,3 +283,31 @@ def test_the_leaderboard_ranks_each_variant_on_its_own(vcli, tiny_bench, tmp_pat
     assert reference["DF-D"] == DF_D_FINGERPRINT
     assert reference["DF-D@lettered"] == _spec("DF-D").with_variant("lettered").fingerprint
     assert [t for t, _ in task_layout(set(reference), records)] == ["DF-D", "DF-D@lettered", "DF-D@real-or-fake"]
+
+
+def test_the_variants_field_is_outside_the_fingerprint_of_every_shipped_spec():
+    import yaml
+
+    from dfabench.tasks import builtin_task_files
+
+    checked = 0
+    for path in builtin_task_files():
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if not data.get("variants"):
+            continue
+        without = dict(data)
+        del without["variants"]
+        assert TaskSpec.from_dict(without).fingerprint == TaskSpec.from_dict(data).fingerprint, path.name
+        checked += 1
+    assert checked >= 2  # DF-D and DF-C list variants
+
+
+def test_dfabench_tasks_lists_the_variants_with_their_fingerprints(vcli):
+    code, out, _ = vcli("tasks")
+    assert code == 0
+    listed = out.split("prompt variants", 1)[1]
+    dfd = _spec("DF-D")
+    for name in dfd.variant_names[1:]:
+        variant = dfd.with_variant(name)
+        assert f"{variant.id}  " in listed and variant.fingerprint[:12] in listed
+    assert "DF-D@lettered" in listed and "A. yes / B. no" in listed

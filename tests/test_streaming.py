@@ -196,7 +196,9 @@ def test_score_and_verify_of_a_streamed_run_agree(cli, run_dir):
     # the synthesized logs are not the recorded selection; everything else holds
     failed = [line for line in out.splitlines() if line.startswith("FAIL")]
     assert failed and all("recorded selection" in line for line in failed), out
-    assert "DF-D: 10 metrics re-derived exactly from the per-sample log" in out
+    import re
+
+    assert re.search(r"DF-D: [1-9]\d* metrics re-derived exactly from the per-sample log", out), out
     assert "DF-C: breakdowns re-derived exactly" in out
 
 
