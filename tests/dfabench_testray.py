@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
+import time
 
 from dfabench import hookimpl
 from dfabench.errors import DfabenchError
@@ -42,6 +43,7 @@ class CrashModel(ConstantModel):
     def generate(self, requests):
         self.calls += 1
         if self.calls == 2 and _first(self.crash_flag):
+            time.sleep(0.3)  # let the previous batch's reply leave the process (a kill at once may take it along)
             os.kill(os.getpid(), signal.SIGKILL)
         total = 0
         for _ in range(self.work * len(requests)):

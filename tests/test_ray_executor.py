@@ -144,7 +144,12 @@ def test_resume_across_executors(rcli, tiny_bench, tmp_path):
     assert code == 2 and "every model replica on Ray died" in err and "run the same command again" in err
     assert not (out2 / "run.json").exists()
     on_ray = _answered(log2)
-    assert len(on_ray) == 2  # its first batch, committed to the cache before it died
+    assert len(on_ray) == 2  # its first batch was answered before it died
     code, _, err = rcli(*crash)
     assert code == 0, err
-    assert sorted(on_ray + _answered(log2)[2:]) == sorted(s["id"] for s in _samples(out2, "DF-D"))
+    local = _answered(log2)[2:]
+    ids = sorted(s["id"] for s in _samples(out2, "DF-D"))
+    assert len(local) == len(set(local)) and sorted(set(local) | set(on_ray)) == ids
+    # the first batch was committed to the cache (asked only for the rest), unless its reply had not left the
+    # actor when the process was killed (a SIGKILL right after a reply can take it along: then asked again)
+    assert len(local) in (len(ids) - 2, len(ids))
