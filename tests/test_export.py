@@ -85,7 +85,8 @@ def test_the_task_files_name_the_data_the_functions_and_the_settings(exported, b
         if task_id == "AD":
             assert {"bleu_4", "rouge_l", "cider"} <= set(metrics) and "judge_score" not in metrics
     manifest = json.loads((exported / "dfabench_export.json").read_text())
-    assert manifest["benchmark"]["split"] == "test" and manifest["tasks"]["DF-D"]["left_out"] == ["ranking", "video"]  # both need scores
+    assert manifest["benchmark"]["split"] == "test"
+    assert manifest["tasks"]["DF-D"]["left_out"] == ["ranking", "video"]  # both need scores
 
 
 def test_the_generated_functions_give_the_image_the_prompt_and_the_target(exported):

@@ -311,3 +311,14 @@ def test_dfabench_tasks_lists_the_variants_with_their_fingerprints(vcli):
         variant = dfd.with_variant(name)
         assert f"{variant.id}  " in listed and variant.fingerprint[:12] in listed
     assert "DF-D@lettered" in listed and "A. yes / B. no" in listed
+
+
+def test_a_score_model_is_asked_no_question_so_its_variants_are_na(vcli, tiny_bench, tmp_path):
+    record, stdout = _run(vcli, tiny_bench, tmp_path / "run", "--prompt-variant", "all", "--model-arg", "mode=score",
+                          model="random")
+    assert record["tasks"]["DF-D"]["status"] == "done"
+    for name in ("DF-D@lettered", "DF-D@real-or-fake"):
+        assert record["tasks"][name]["status"].startswith("n/a: a score model is asked no question")
+        assert name not in record["samples"]
+    assert "fewer than two variants" in record["variants"]["DF-D"]["reason"]
+    assert "spread across prompt variants" not in stdout

@@ -357,3 +357,19 @@ def test_a_task_where_every_sample_failed_exits_1(cli, tmp_path):
                        "--out", str(tmp_path / "run"), "--no-progress")
     assert code == 1 and "every one of the 6 samples failed" in err
     assert _run_record(tmp_path / "run")["counts"]["DF-D"] == {"n": 6, "n_failed": 6, "n_unparsed": 0}
+
+
+def test_run_refuses_a_folder_whose_logs_were_changed_after_they_were_written(cli, tiny_bench, tmp_path):
+    out = tmp_path / "run"
+    command = ("run", "--model", "constant", "--tasks", "DF-D,DF-C", "--bench", str(tiny_bench), "--out", str(out),
+               "--no-progress", "--n-boot", "20")
+    code, _, err = cli(*command)
+    assert code == 0, err
+    log = out / "samples-DF-D.jsonl"
+    edited = log.read_text().replace('"fake"', '"real"', 1)
+    log.write_text(edited)
+    for argv in (command, (*command[:4], "DF-C", *command[5:])):  # the task itself, or another one beside it
+        code, _, err = cli(*argv)
+        assert code == 2 and "samples-DF-D.jsonl does not match the SHA-256 in run.json" in err, err
+        assert "refusing to run into it" in err
+        assert log.read_text() == edited  # the evidence is left as it is

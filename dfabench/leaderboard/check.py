@@ -3,8 +3,8 @@
 Like MLPerf's submission checker, it validates what was submitted before anyone reads a number:
 
 1. **schema** — ``run.json`` against the published JSON Schema of the run record and every line of every
-   per-sample log against the sample record's (``dfabench/resources/schema/``; needs ``jsonschema``, in the
-   ``test`` extra; without it the check says it cannot run here);
+   per-sample log against the sample record's (``dfabench/resources/schema/``; needs ``jsonschema``: the
+   ``check`` extra, also in ``test``; without it the check says it cannot run here);
 2. **verification** — everything ``dfabench verify`` checks: the logs' and masks' SHA-256, the task specs'
    and model's fingerprints, the selections, and every count, metric and breakdown re-derived from the logs;
    with ``--bench`` also the benchmark's fingerprint, labels and the exact sample set of each task;
