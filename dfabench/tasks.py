@@ -395,11 +395,14 @@ def expand_variants(tasks: list[TaskSpec], selection: str | None) -> list[TaskSp
     variants of each task (every task must have them)."""
     if selection is None:
         return list(tasks)
-    names = [n.strip() for n in selection.split(",") if n.strip()]
+    names = [n.strip().lower() for n in selection.split(",") if n.strip()]  # variant names are lower-case
     if not names:
         raise DfabenchError("--prompt-variant needs a variant name, a comma-separated list of them, or 'all'")
     out: list[TaskSpec] = []
     for task in tasks:
+        if task.variant is not None:
+            raise DfabenchError(f"{task.id} is itself a prompt variant: give --tasks {task.base_id} with "
+                                f"--prompt-variant {selection}, or --tasks {task.id} alone")
         wanted = list(task.variant_names) if ALL_VARIANTS in names else names
         for name in wanted:
             spec = task.with_variant(name)

@@ -322,3 +322,13 @@ def test_a_score_model_is_asked_no_question_so_its_variants_are_na(vcli, tiny_be
         assert name not in record["samples"]
     assert "fewer than two variants" in record["variants"]["DF-D"]["reason"]
     assert "spread across prompt variants" not in stdout
+
+
+def test_variant_names_are_case_insensitive_and_a_variant_is_not_expanded_again(vcli, tiny_bench, tmp_path):
+    assert _spec("dfd@Lettered").id == "DF-D@lettered"
+    assert [t.id for t in expand_variants([_spec("DF-D")], "LETTERED")] == ["DF-D@lettered"]
+    with pytest.raises(DfabenchError, match="is itself a prompt variant"):
+        expand_variants([_spec("DF-D@lettered")], "all")
+    code, _, err = vcli("run", "--model", "constant", "--tasks", "DF-D@lettered", "--prompt-variant", "all",
+                        "--bench", str(tiny_bench), "--out", str(tmp_path / "run"), "--no-progress")
+    assert code == 2 and "is itself a prompt variant" in err and not (tmp_path / "run").exists()
