@@ -163,8 +163,12 @@ def left_out_note(task_id: str, selection: dict[str, Any]) -> str | None:
     if not notable:
         return None
     listed = ", ".join(f"{n} {reason}" for reason, n in notable.items())
+    # the reals of a fakes-only task and the frames beyond --frames-per-video are named too, so the numbers add up
+    also = [f"{n} {reason}" for reason, n in (selection.get("excluded") or {}).items()
+            if reason in (REAL_LEFT_OUT, FRAMES_LEFT_OUT) and n]
     return (f"{task_id}: {selection['n_available']} of the {selection['n_pool']} samples of split "
-            f"{selection['split']} are usable; left out by the task's rule: {listed}")
+            f"{selection['split']} are usable; left out by the task's rule: {listed}"
+            + (f" (besides {', '.join(also)})" if also else ""))
 
 
 def is_complete(selection: Any) -> bool:

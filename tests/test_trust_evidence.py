@@ -186,7 +186,7 @@ def test_the_run_records_its_selection_and_counts_what_a_task_leaves_out(cli, tm
                        "--no-progress")
     assert code == 0
     assert "DF-C: 8 of the 13 samples of split test are usable; left out by the task's rule: 1 fake without a " \
-           "category" in err
+           "category (besides 4 real (the task takes fakes))" in err  # 8 + 1 + 4 = 13
     selection = _record(out)["tasks"]["DF-C"]["selection"]
     assert selection["excluded"] == {"fake without a category": 1, "real (the task takes fakes)": 4}
     assert (selection["n"], selection["n_available"], selection["n_pool"], selection["limit"]) == (8, 8, 13, None)
