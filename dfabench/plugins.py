@@ -38,7 +38,7 @@ from dfabench.errors import DfabenchError, InputError
 from dfabench.models import CAPABILITIES
 from dfabench.provenance import ENV_DISTRIBUTION, dist_version, source_sha256
 from dfabench.redact import redact
-from dfabench.registry import BrokenProviderError, NameClashError, Registry, TaskRegistry
+from dfabench.registry import BrokenProviderError, NameClashError, Registry, TaskRegistry, first_party_model_hint
 from dfabench.tasks import TaskSpec
 
 __all__ = [
@@ -61,7 +61,7 @@ class PluginManager:
         self.pm = pluggy.PluginManager(GROUP)
         self.pm.add_hookspecs(hookspecs)
         self.plugins: list[PluginInfo] = []
-        self.models = Registry("model", broken=self.broken)
+        self.models = Registry("model", broken=self.broken, hint=first_party_model_hint)
         self.tasks = TaskRegistry("task", broken=self.broken)
         self.importers = Registry("importer", broken=self.broken)
         self.metrics = Registry("metric", broken=self.broken)
@@ -183,6 +183,17 @@ class PluginManager:
         return self._named_for(task, self.sample_filters, "sample filter", task.samples,
                                "dfabench_register_sample_filters")
 
+    def metrics_for(self, task: TaskSpec) -> list[MetricEntry]:
+        """The metric providers ``task`` names; an unregistered one is an :class:`InputError` naming the spec's
+        file (with the registry's "did you mean" or the broken plugin that would provide it)."""
+        out = []
+        for name in task.metrics:
+            try:
+                out.append(self.metrics.get(name))
+            except DfabenchError as exc:
+                raise InputError(task.source, str(exc), f"task {task.id!r}") from None
+        return out
+
     @staticmethod
     def _named_for(task: TaskSpec, registry: Registry, kind: str, name: str, hook: str) -> Callable[..., Any]:
         if name not in registry:
@@ -218,7 +229,13 @@ class PluginManager:
 
 
 def _describe(exc: BaseException) -> str:
-    frames = traceback.extract_tb(exc.__traceback__)
+    """``Type: message (file:line)``, the place being the plugin's own line that raised (or called the core where
+    it raised): never a line inside dfabench itself, which says nothing to the plugin's author."""
+    from pathlib import Path
+
+    core = Path(__file__).resolve().parent
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if not Path(f.filename).resolve().is_relative_to(core)]
     where = f" ({frames[-1].filename}:{frames[-1].lineno})" if frames else ""
     return f"{type(exc).__name__}: {redact(exc)}{where}"
 
@@ -282,6 +299,7 @@ def resolve_tasks(spec: str | list[str]) -> list[TaskSpec]:
         task = manager.tasks.get(name)
         manager.parser_for(task)
         manager.sample_filter_for(task)
+        manager.metrics_for(task)
         if task not in out:
             out.append(task)
     return out

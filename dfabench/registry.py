@@ -52,6 +52,27 @@ def _may_provide(info: PluginInfo, name: str) -> bool:
     return False
 
 
+#: the models of the first-party plugins (plugins/ of the dfabench repository), for the hint of an unknown one
+FIRST_PARTY_MODELS = {
+    "dfabench-openai": ("openai", "openai-compatible"),
+    "dfabench-hf": ("hf", "transformers"),
+    "dfabench-lmms": ("lmms", "lmms-eval"),
+    "dfabench-dfagpt": ("dfagpt", "dfa-gpt"),
+    "dfabench-detectors": ("dfb-*", "learned-mobilenet"),
+    "dfabench-baselines": ("spectrum", "noise-inconsistency"),
+}
+
+
+def first_party_model_hint(name: str) -> str | None:
+    """Which first-party plugin provides the model ``name``, and how to install it (``None``: none does)."""
+    key = name.strip().lower()
+    for distribution, names in FIRST_PARTY_MODELS.items():
+        if any(key == n or (n.endswith("*") and key.startswith(n[:-1])) for n in names):
+            return (f"it is provided by the first-party plugin {distribution}, which is not installed "
+                    f"(pip install -e plugins/{distribution})")
+    return None
+
+
 class Registry:
     """Name -> entry, with aliases and "did you mean" for unknown names.
 
@@ -63,8 +84,10 @@ class Registry:
     """
 
     def __init__(self, kind: str, case_insensitive: bool = True,
-                 broken: Callable[[], list[PluginInfo]] | None = None):
+                 broken: Callable[[], list[PluginInfo]] | None = None,
+                 hint: Callable[[str], str | None] | None = None):
         self.kind = kind
+        self._hint = hint or (lambda name: None)
         self.entries: dict[str, Any] = {}
         self._aliases: dict[str, str] = {}
         #: folded key -> every claim of it: (spelling, canonical name, entry, owner)
@@ -138,16 +161,30 @@ class Registry:
         return canonical
 
     def _unknown(self, name: str) -> DfabenchError:
-        broken = self._broken()
+        # a plugin that failed to import may have provided anything; one whose hook of another kind raised, not this
+        own_hook = "dfabench_register_" + self.kind.replace(" ", "_") + "s"
+        broken = [info for info in self._broken() if not str(info.error).startswith("dfabench_register_")
+                  or str(info.error).startswith(own_hook + ":")]
         suspects = [info for info in broken if _may_provide(info, name)]
         if suspects:
             causes = "; ".join(f"{_plugin_label(info)} failed to load: {info.error}" for info in suspects)
             return BrokenProviderError(f"{self.kind} {name!r} is not available: the plugin that would provide it is "
                                        f"broken: {causes} (see `dfabench plugins`)")
         error = UnknownNameError(self.kind, name, list(self.entries))
+        head = f"unknown {self.kind} {name!r}"
+        near = str(error).removeprefix(head).removeprefix("; ").strip()  # "did you mean ...? (known: ...)"
+        causes = []  # the likely causes first, then the near names
         if broken:
             listed = "; ".join(f"{_plugin_label(info)}: {str(info.error)[:300]}" for info in broken)
-            error.args = (f"{error} (note: {len(broken)} plugin(s) failed to load and may provide it: {listed})",)
+            causes.append(f"{len(broken)} plugin(s) failed to load and may provide it: {listed} "
+                          "(see `dfabench plugins`)")
+        hint = self._hint(name)
+        if hint:
+            causes.append(hint)
+        message = head + (": " + "; ".join(causes) if causes else "")
+        if near:
+            message += ("; " if causes or near.startswith("did") else " ") + near
+        error.args = (message,)
         return error
 
     def get(self, name: str) -> Any:
@@ -185,4 +222,4 @@ class TaskRegistry(Registry):
 
         base, separator, variant = name.partition(VARIANT_SEPARATOR)
         spec = self.entries[self.resolve(self.normalise(base))]
-        return spec.with_variant(variant.strip()) if separator else spec
+        return spec.with_variant(variant.strip().lower()) if separator else spec

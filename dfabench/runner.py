@@ -151,7 +151,10 @@ def _run(options: RunOptions, folder: RunFolder, stream=None) -> dict[str, Any]:
     leftovers = (CACHE_FILE, f"{CACHE_FILE}-wal", f"{CACHE_FILE}-shm", f"{CACHE_FILE}-journal", "masks")
     if previous is None and folder.path.is_dir() and any(
             p.name not in leftovers and not p.name.startswith(".") for p in folder.path.iterdir()):
-        raise DfabenchError(f"{folder.path} is not empty and holds no run; choose an empty or new folder for --out")
+        cache = folder.path / CACHE_FILE
+        reuse = f"; its answers can be reused: --out NEW --cache {cache}" if cache.is_file() else ""
+        raise DfabenchError(f"{folder.path} is not empty and holds no run; choose an empty or new folder for --out"
+                            f"{reuse}")
     if previous is not None:
         operational = getattr(load_object(entry.factory), "operational_args", ())
         _check_same_run(folder, previous, entry.name, options, bench_fingerprint, split, tuple(operational))

@@ -105,3 +105,95 @@ def test_listing_models_imports_no_heavy_library():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "HEAVY []" in out.stdout
+
+
+_QA_SPEC = """\
+id: {id}
+version: "1"
+requires: [generate]
+samples: all
+reference: label
+prompt: "Is this face real or fake?"
+parser: detection
+metrics: [{metric}]
+{extra}
+"""
+
+
+@pytest.fixture
+def qa_plugin(cli, monkeypatch, tmp_path):
+    """An env plugin registering QA-D from a YAML spec with a key typo, and QA-M naming an unknown metric."""
+    (tmp_path / "v1.yaml").write_text(_QA_SPEC.format(id="QA-D", metric="detection", extra="promtp: typo"))
+    (tmp_path / "m1.yaml").write_text(_QA_SPEC.format(id="QA-M", metric="detecton", extra=""))
+    (tmp_path / "dfabench_qa_bad_tasks.py").write_text(textwrap.dedent(f"""
+        from dfabench import hookimpl
+
+        @hookimpl
+        def dfabench_register_tasks(register):
+            register({str(tmp_path / "v1.yaml")!r})
+    """))
+    (tmp_path / "dfabench_qa_metric_task.py").write_text(textwrap.dedent(f"""
+        from dfabench import hookimpl
+
+        @hookimpl
+        def dfabench_register_tasks(register):
+            register({str(tmp_path / "m1.yaml")!r})
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in ("dfabench_qa_bad_tasks", "dfabench_qa_metric_task"):  # imported by an earlier test: from its folder
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    monkeypatch.setenv("DFABENCH_PLUGINS", "dfabench_testmodels,dfabench_qa_bad_tasks,dfabench_qa_metric_task")
+    return tmp_path
+
+
+def test_a_plugin_whose_task_spec_fails_is_warned_about_and_named_first_without_core_paths(qa_plugin, cli,
+                                                                                           tiny_bench):
+    for command in (("tasks",), ("tasks", "--json"), ("models",), ("models", "--json")):
+        code, out, err = cli(*command)
+        assert code == 0, err
+        [line] = [x for x in err.splitlines() if "dfabench_qa_bad_tasks" in x]
+        assert line.startswith("warning: plugin dfabench_qa_bad_tasks") and "v1.yaml" in line and "promtp" in line
+        assert "dfabench/tasks.py" not in line and "dfabench/plugins.py" not in line
+    code, _, err = cli("run", "--model", "constant", "--tasks", "QA-D", "--bench", str(tiny_bench),
+                       "--out", str(qa_plugin / "run"), "--no-progress")
+    assert code == 2
+    assert err.index("failed to load") < err.index("did you mean"), err  # the likely cause first
+    assert "v1.yaml" in err and "dfabench/tasks.py" not in err
+    code, _, err = cli("run", "--model", "constnt", "--tasks", "DF-D", "--bench", str(tiny_bench),
+                       "--out", str(qa_plugin / "run"), "--no-progress")
+    # the broken plugin failed in its task hook: not a cause of an unknown model
+    assert code == 2 and "did you mean 'constant'" in err and "dfabench_qa_bad_tasks" not in err
+
+
+def test_a_task_spec_naming_an_unknown_metric_is_refused_naming_the_spec_file(qa_plugin, cli, tiny_bench):
+    code, _, err = cli("run", "--model", "constant", "--tasks", "QA-M", "--bench", str(tiny_bench),
+                       "--out", str(qa_plugin / "run"), "--no-progress")
+    assert code == 2 and "m1.yaml" in err and "unknown metric 'detecton'" in err, err
+    assert "did you mean 'detection'" in err
+    assert not (qa_plugin / "run" / "run.json").exists()
+
+
+@pytest.mark.parametrize(("name", "distribution"), [("openai", "dfabench-openai"), ("HF", "dfabench-hf"),
+                                                    ("lmms-eval", "dfabench-lmms"), ("dfagpt", "dfabench-dfagpt"),
+                                                    ("dfb-xception", "dfabench-detectors"),
+                                                    ("learned-mobilenet", "dfabench-detectors")])
+def test_an_unknown_first_party_model_names_its_plugin_and_the_install_command(name, distribution):
+    manager = PluginManager(load_entry_points=False)
+    with pytest.raises(UnknownNameError, match=f"first-party plugin {distribution}.*pip install -e "
+                                               f"plugins/{distribution}"):
+        manager.models.get(name)
+    with pytest.raises(UnknownNameError) as caught:
+        manager.models.get("constnt")
+    assert "pip install" not in str(caught.value)
+
+
+def test_the_judge_and_run_both_say_which_plugin_provides_an_unknown_model(cli, tmp_path, tiny_bench):
+    from dfabench.plugins import reset_manager
+    from dfabench.roles import check_role_entry
+
+    reset_manager(PluginManager(load_entry_points=False))  # as in the demo's venv: no first-party plugin installed
+    with pytest.raises(UnknownNameError, match="pip install -e plugins/dfabench-openai"):
+        check_role_entry("judge", "openai")
+    code, _, err = cli("run", "--model", "hf", "--tasks", "DF-D", "--bench", str(tiny_bench),
+                       "--out", str(tmp_path / "run"), "--no-progress")
+    assert code == 2 and "pip install -e plugins/dfabench-hf" in err, err

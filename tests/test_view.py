@@ -126,3 +126,41 @@ def test_leaderboard_folder_means_its_entries(cli, runs, tmp_path):
         Catalogue([tmp_path])
     assert json.loads((entries / "r" / "entry.json").read_text())["name"] == "r"
     assert Path(entries / "r" / "run.json").exists()
+
+
+def _post(url: str, form: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data=form.encode()), timeout=10) as response:
+            return response.status, response.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode("utf-8", "replace")
+
+
+def test_a_rating_for_a_sample_task_or_criterion_the_runs_do_not_hold_is_refused(served):
+    base, ratings = served
+    _, page = _get(f"{base}/sample?task=AD&id=s0010")
+    criteria = [part.split('"')[0] for part in page.split('type="number" name="')[1:]]
+    scores = [f"{c}=1" for c in criteria]
+    for form, says in ((["id=nope", "task=AD", *scores], "sample &#x27;nope&#x27; is not in"),
+                       (["id=s0010", "task=DF-D", *scores], "only AD answers"),
+                       (["id=s0010", "task=QA", *scores], "only AD answers"),
+                       (["id=s0010", "task=AD", *scores, "detal=3"], "&#x27;detal&#x27;: not a criterion")):
+        status, body = _post(f"{base}/rate", "&".join(form))
+        assert status == 400 and says in body, (form, body)
+    assert not ratings.exists()  # nothing appended for any of them
+    assert _post(f"{base}/rate", "&".join(["id=s0010", "task=AD", *scores]))[0] == 200
+
+
+def test_a_sweep_round_s_entries_and_built_leaderboard_folders_are_viewed_as_their_entries(cli, runs, tmp_path):
+    out = tmp_path / "round"
+    assert cli("leaderboard", "submit", str(runs["random"]), "--entries", str(out / "entries"), "--name", "r")[0] == 0
+    assert cli("leaderboard", "build", "--entries", str(out / "entries"), "--out", str(out / "leaderboard"),
+               "--replicates", "10")[0] == 0
+    assert (out / "leaderboard" / "leaderboard.json").is_file()
+    assert [r.name for r in Catalogue([out / "entries"]).runs] == ["r"]
+    assert [r.name for r in Catalogue([out / "leaderboard"]).runs] == ["r"]
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    (alone / "leaderboard.json").write_text("{}")
+    with pytest.raises(Exception, match="give the entries folder it was built from"):
+        Catalogue([alone])

@@ -15,6 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     registry = get_manager().models
+    warn_broken()  # --json too: stderr, the JSON on stdout stays clean
     entries = [registry.entries[name] for name in registry]
     if args.json:
         print(json.dumps([{"name": e.name, "aliases": list(e.aliases), "capabilities": list(e.capabilities),
@@ -28,5 +29,4 @@ def run(args: argparse.Namespace) -> int:
     rows += [[name, "", "CLASH: " + "; ".join(providers), "refused: registered by more than one plugin"]
              for name, providers in registry.clashes().items()]
     print(table(rows, ["model", "capabilities", "plugin", "description"]))
-    warn_broken()
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from dfabench.cli._common import table
+from dfabench.cli._common import table, warn_broken
 from dfabench.plugins import get_manager
 
 
@@ -15,6 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     registry = get_manager().tasks
+    warn_broken()  # a plugin whose tasks failed to load: said, not silently missing from the list
     tasks = sorted((registry.entries[name] for name in registry), key=lambda t: t.sort_key)
     if args.json:
         print(json.dumps([{**t.to_dict(), "fingerprint": t.fingerprint} for t in tasks], indent=2))

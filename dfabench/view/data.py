@@ -1,7 +1,8 @@
 """What the viewer shows: the runs it was given, their samples, the filters, and the files it may serve.
 
 A run is a run folder or a leaderboard entry (``run.json`` + ``samples-<TASK>.jsonl``); ``leaderboard/`` stands
-for every entry in its ``entries/``. Images and reference masks live in the benchmark folder (``--bench``, or
+for every entry in its ``entries/``, an entries folder for its entries, and the folder ``leaderboard build`` wrote
+for the entries beside it. Images and reference masks live in the benchmark folder (``--bench``, or
 the path the run record names when it exists); predicted masks in the run folder. :meth:`Catalogue.resolve`
 serves a file only from inside one of those folders: a path that leaves them (``..``, an absolute path, a
 symbolic link pointing out) is refused.
@@ -39,12 +40,28 @@ def outcome(sample: dict[str, Any]) -> str:
     return "wrong" if correct is False else "correct"
 
 
+def _entries(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if (p / "run.json").is_file()) if folder.is_dir() else []
+
+
 def _run_folders(target: Path) -> list[Path]:
+    """A run folder; a leaderboard folder (its ``entries/``); an entries folder itself; or the folder
+    ``leaderboard build`` wrote (``leaderboard.json``), whose entries are its sibling ``entries/`` (a sweep round's
+    ``OUT/leaderboard`` next to ``OUT/entries``)."""
     if (target / "run.json").is_file():
         return [target]
     if (target / "entries").is_dir():
-        return sorted(p for p in (target / "entries").iterdir() if (p / "run.json").is_file())
-    raise DfabenchError(f"{target}: neither a run folder (no run.json) nor a leaderboard folder (no entries/)")
+        return _entries(target / "entries")
+    if _entries(target):
+        return _entries(target)
+    if (target / "leaderboard.json").is_file():
+        if _entries(target.parent / "entries"):
+            return _entries(target.parent / "entries")
+        raise DfabenchError(f"{target}: a built leaderboard whose entries are not beside it (no "
+                            f"{target.parent / 'entries'}); give the entries folder it was built "
+                            "from (the `--entries` of `leaderboard build`)")
+    raise DfabenchError(f"{target}: neither a run folder (no run.json), a leaderboard folder (no entries/), an entries "
+                        "folder (no subfolder holds run.json) nor a built leaderboard (no leaderboard.json)")
 
 
 def load_run(path: Path, bench: Path | None) -> Run:

@@ -149,6 +149,26 @@ def sample_page(catalogue: Catalogue, task: str, sample_id: str) -> bytes | None
     return _page(f"{task} {sample_id}", body)
 
 
+def rating_problem(catalogue: Catalogue, form: dict[str, str]) -> str | None:
+    """Why a posted hand rating is refused (``None``: it may be saved): its task must be a rated one (AD) of a
+    served run, its sample one of that task's, and every other field a criterion of the task's rubric."""
+    task, sample_id = form.get("task", "AD"), form.get("id", "")
+    if task != "AD":
+        return f"only AD answers are rated by hand, not task {task!r}"
+    if task not in catalogue.tasks():
+        return "no served run holds task 'AD'"
+    if not sample_id:
+        return "the rating names no sample (id)"
+    if not any(sample_id in run.samples.get(task, {}) for run in catalogue.runs):
+        return f"sample {sample_id!r} is not in the served runs' {task} log"
+    criteria = {cid for cid, _ in rubric_criteria()}
+    unknown = sorted(set(form) - criteria - {"id", "task"})
+    if unknown:
+        return (f"{', '.join(map(repr, unknown))}: not a criterion of the {task} rubric "
+                f"(its criteria: {', '.join(sorted(criteria))})")
+    return None
+
+
 def make_handler(catalogue: Catalogue, ratings: Path) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "dfabench-view"
@@ -194,12 +214,15 @@ def make_handler(catalogue: Catalogue, ratings: Path) -> type[BaseHTTPRequestHan
                 return self._send(404, _page("not found", "not found"))
             length = min(int(self.headers.get("Content-Length") or 0), 65536)
             form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode("utf-8", "replace")).items()}
+            problem = rating_problem(catalogue, form)
+            if problem:
+                return self._send(400, _page("bad rating", html_text(problem)))
             criteria = [cid for cid, _ in rubric_criteria()]
             try:
                 scores = {c: int(form[c]) for c in criteria}
             except (KeyError, ValueError):
                 return self._send(400, _page("bad rating", "every criterion needs a score from 0 to 5"))
-            if not all(0 <= s <= 5 for s in scores.values()) or not form.get("id"):
+            if not all(0 <= s <= 5 for s in scores.values()):
                 return self._send(400, _page("bad rating", "every criterion needs a score from 0 to 5"))
             append_rating(ratings, form["id"], scores)
             back = "/sample?" + urlencode({"task": form.get("task", "AD"), "id": form["id"]})
