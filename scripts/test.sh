@@ -15,6 +15,6 @@ fi
 # dfb-xception (timm) and the torchvision cross-checks run in .venv-detectors (torch 2.14.1 + torchvision 0.29.1)
 if [ -f .ci/detectors-env.sh ] && [ "${DFABENCH_SKIP_DETECTORS:-0}" != "1" ]; then
     bash .ci/detectors-env.sh
-    .venv-detectors/bin/python -m pytest plugins/dfabench-detectors -q -p no:cacheprovider || status=$?
+    .venv-detectors/bin/python -m pytest plugins/dfabench-detectors -p no:cacheprovider || status=$?  # -q: its addopts
 fi
 exit $status
