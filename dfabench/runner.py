@@ -161,11 +161,7 @@ def _run(options: RunOptions, folder: RunFolder, stream=None) -> dict[str, Any]:
         # a log or mask changed after it was written is refused, not overwritten (the evidence would be erased,
         # and the tasks kept as they are would carry it into a record that verifies); the lost log of a task run
         # again is no problem: it is written anew
-        again = {t.id for t in options.tasks}
-        lost = {task for task, info in (previous.get("samples") or {}).items() if task in again
-                and not (folder.path / str((info or {}).get("file") or samples_file_name(task))).is_file()}
-        folder.check_integrity({**previous, "samples": {k: v for k, v in (previous.get("samples") or {}).items()
-                                                        if k not in lost}}, "run into it")
+        folder.check_integrity(previous, "run into it", rewritten=[t.id for t in options.tasks])
 
     if options.extractor is not None:  # refused before any model call, not after the predictions
         check_role_entry("extractor", options.extractor[0])

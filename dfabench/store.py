@@ -285,13 +285,16 @@ class RunFolder:
         problems += [f"{task}: predicted mask {rel} is not listed in run.json" for rel in unlisted]
         return problems
 
-    def integrity_problems(self, record: dict[str, Any]) -> list[str]:
-        """Every per-sample log and predicted mask that does not match the hashes in ``record``."""
+    def integrity_problems(self, record: dict[str, Any], rewritten: Iterable[str] = ()) -> list[str]:
+        """Every per-sample log and predicted mask that does not match the hashes in ``record``; the lost log of a
+        task in ``rewritten`` (about to be written anew) is no problem, a changed one is."""
         problems = []
+        rewritten = set(rewritten)
         for task, info in (record.get("samples") or {}).items():
             path = self.path / str((info or {}).get("file") or samples_file_name(task))
             if not path.is_file():
-                problems.append(f"{task}: per-sample log {path.name} is missing")
+                if task not in rewritten:
+                    problems.append(f"{task}: per-sample log {path.name} is missing")
                 continue
             if sha256_file(path) != (info or {}).get("sha256"):
                 problems.append(f"{task}: {path.name} does not match the SHA-256 in run.json")
@@ -299,10 +302,11 @@ class RunFolder:
             problems += self.mask_problems(record, task)
         return problems
 
-    def check_integrity(self, record: dict[str, Any], action: str) -> None:
+    def check_integrity(self, record: dict[str, Any], action: str, rewritten: Iterable[str] = ()) -> None:
         """Refuse (exit 2, one line) to ``action`` a folder whose logs or masks were changed after they
-        were written: rewriting the record would make the change verify."""
-        problems = self.integrity_problems(record)
+        were written: rewriting the record would make the change verify (``rewritten``: see
+        :meth:`integrity_problems`)."""
+        problems = self.integrity_problems(record, rewritten)
         if problems:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
             raise InputError(self.path, f"{problems[0]}{more}: the folder was changed after it was written; "
