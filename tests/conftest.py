@@ -36,3 +36,31 @@ def cli(monkeypatch, capsys):
 
     yield run
     reset_manager(None)
+
+
+@pytest.fixture
+def artefacts(tmp_path: Path) -> Path:
+    """Where a browser test saves its screenshots (tests/browser_util.py: $DFABENCH_ARTEFACTS or tmp_path)."""
+    from browser_util import artefact_folder
+
+    return artefact_folder(tmp_path)
+
+
+@pytest.fixture
+def browser():
+    """A headless Chromium (tests/browser_util.py), quit after the test."""
+    from browser_util import new_browser
+
+    driver = new_browser()
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def run_dir(cli, tiny_bench, tmp_path) -> Path:
+    """A finished run of ``random`` on DF-D and DF-C of the tiny benchmark."""
+    out = tmp_path / "run"
+    code, _, err = cli("run", "--model", "random", "--tasks", "DF-D,DF-C", "--bench", str(tiny_bench),
+                       "--out", str(out), "--no-progress")
+    assert code == 0, err
+    return out

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
-from browser_util import artefact_folder, new_browser, requires_chromium
+from browser_util import requires_chromium
 from browser_util import severe as _severe
 
 pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e '.[test]')")
@@ -19,18 +19,6 @@ pytestmark = requires_chromium
 
 #: run in the page if the escaping failed: sets a flag the test reads
 PAYLOAD = "<script>window.__pwned=1</script>\"'><img src=x onerror=\"window.__pwned=2\"> | **x**"
-
-
-@pytest.fixture
-def artefacts(tmp_path: Path) -> Path:
-    return artefact_folder(tmp_path)
-
-
-@pytest.fixture
-def browser():
-    driver = new_browser()
-    yield driver
-    driver.quit()
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from benchmaker import make_benchmark
-from browser_util import artefact_folder, new_browser, no_alert, requires_chromium, severe
+from browser_util import no_alert, requires_chromium, severe
 
 pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e '.[test]')")
 pytestmark = requires_chromium
@@ -101,18 +101,6 @@ def viewer(runs):
     finally:
         process.terminate()
         process.wait(10)
-
-
-@pytest.fixture
-def artefacts(tmp_path: Path) -> Path:
-    return artefact_folder(tmp_path)
-
-
-@pytest.fixture
-def browser():
-    driver = new_browser()
-    yield driver
-    driver.quit()
 
 
 def _rows(driver) -> list[str]:

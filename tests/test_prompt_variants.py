@@ -20,21 +20,13 @@ DF_C_FINGERPRINT = "c8fc6ee6070545de26a53269bac09e1812bd4f7f5eae7c2e793be0ae662e
 
 
 @pytest.fixture
-def vcli(monkeypatch, capsys):
-    """The CLI in-process with the test models and the phrasing model (tests/dfabench_testvariants.py)."""
-    from dfabench.cli import main
+def vcli(cli, monkeypatch):
+    """The conftest's ``cli`` with the phrasing model (tests/dfabench_testvariants.py) loaded too."""
     from dfabench.plugins import reset_manager
 
     monkeypatch.setenv("DFABENCH_PLUGINS", "dfabench_testmodels,dfabench_testvariants")
     reset_manager(None)
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        code = main(list(argv))
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    yield run
-    reset_manager(None)
+    return cli
 
 
 def _spec(name: str) -> TaskSpec:

@@ -29,15 +29,6 @@ from dfabench.transaction import _FAULTS
 CATEGORIES = ["FS", "FR", "FE", "EFS"]
 
 
-@pytest.fixture
-def run_dir(cli, tiny_bench, tmp_path) -> Path:
-    out = tmp_path / "run"
-    code, _, err = cli("run", "--model", "random", "--tasks", "DF-D,DF-C", "--bench", str(tiny_bench),
-                       "--out", str(out), "--no-progress")
-    assert code == 0, err
-    return out
-
-
 def _varied(rng: random.Random, i: int, task: str, base: dict) -> dict:
     """A per-sample record with everything scoring has to get right: failures, unparsed answers, missing
     and odd fields, ties and missing scores, clusters by source_id (or the id, or an integer)."""

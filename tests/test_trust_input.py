@@ -29,15 +29,6 @@ def _deep(depth: int) -> str:
     return "[" * depth + "]" * depth
 
 
-@pytest.fixture
-def run_dir(cli, tiny_bench, tmp_path) -> Path:
-    out = tmp_path / "run"
-    code, _, err = cli("run", "--model", "random", "--tasks", "DF-D,DF-C", "--bench", str(tiny_bench),
-                       "--out", str(out), "--no-progress")
-    assert code == 0, err
-    return out
-
-
 def _edit_record(run: Path, change) -> None:
     path = run / "run.json"
     record = json.loads(path.read_text())
