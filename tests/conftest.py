@@ -13,6 +13,16 @@ sys.path.insert(0, os.path.dirname(__file__))
 from benchmaker import make_benchmark  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def _own_verification_cache(tmp_path, monkeypatch):
+    """Each test's leaderboard builds keep their verification cache in its own folder: a test that patches the
+    verifying code in-process (which the cache key, made from the files, cannot see) never meets another's
+    outcome, and nothing is left in the user's cache folder."""
+    from dfabench.leaderboard import verified
+
+    monkeypatch.setattr(verified, "default_root", lambda: tmp_path / "verified-cache")
+
+
 @pytest.fixture
 def tiny_bench(tmp_path: Path) -> Path:
     """20 samples: 8 real, 12 fake (3 per category), split test, 10 source ids."""

@@ -23,6 +23,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     q.add_argument("--replicates", type=int, default=1000, help="bootstrap replicates of the tie test (default 1000)")
     q.add_argument("--jobs", type=int, metavar="N", help="processes verifying the entries (default: one per CPU "
                                                          "when the logs exceed 64 MiB, else 1; the files are the same)")
+    q.add_argument("--no-cache", action="store_true",
+                   help="verify every entry again, ignoring the verification cache ($DFABENCH_CACHE_DIR/verified or "
+                        "~/.cache/dfabench/verified: what verifying the same entry bytes with the same code gave; "
+                        "the files are the same either way)")
     q = actions.add_parser("submit", help="copy a run folder (record + per-sample logs) into the entries")
     q.add_argument("run_dir")
     q.add_argument("--name", help="entry name (default: model name and a short hash)")
@@ -57,9 +61,15 @@ def run(args: argparse.Namespace) -> int:
         raise DfabenchError(f"--jobs must be at least 1, not {args.jobs}")
     result = build_leaderboard(Path(args.entries), Path(args.out), [resolve_bench(b) for b in args.bench or []],
                                reported=Path(args.reported) if args.reported else None,
-                               ties=TieSettings(replicates=args.replicates), jobs=args.jobs)
+                               ties=TieSettings(replicates=args.replicates), jobs=args.jobs,
+                               cache=not args.no_cache)
     for path in result.written:
         print(f"wrote {path}")
+    if result.cache is not None:
+        print(f"verified {result.verified} entries here; {result.cached} unchanged since an earlier build, from the "
+              f"verification cache ({result.cache}; --no-cache verifies them all again)")
+    else:
+        print(f"verified {result.verified} entries here (the verification cache is not used)")
     for problem in result.excluded:
         print(f"excluded: {terminal_text(problem)}", file=sys.stderr)
     if result.excluded:

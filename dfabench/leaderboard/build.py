@@ -57,6 +57,11 @@ class BuildResult:
     #: ``"ENTRY: reason"`` for every entry or reported file left out; any makes the build exit with 1
     excluded: list[str] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)
+    #: entries verified by this build, and entries whose outcome came from the verification cache
+    verified: int = 0
+    cached: int = 0
+    #: the verification cache's folder (None: not used)
+    cache: Path | None = None
 
 
 def report_name(folder_name: str) -> str:
@@ -65,11 +70,14 @@ def report_name(folder_name: str) -> str:
 
 
 def build_leaderboard(entries: Path, out: Path, benches: list[Path] = (), *, reported: Path | None = None,
-                      ties: TieSettings | None = None, jobs: int | None = None) -> BuildResult:
+                      ties: TieSettings | None = None, jobs: int | None = None,
+                      cache: bool | Path = True) -> BuildResult:
     """Verify every entry and write the outputs. ``benches``: benchmark folders that entries need to
     be re-derived (FL's reference masks), matched to the entries by fingerprint; ``reported``: the folder of
     reported entries (default: ``reported/`` beside the entries folder); ``jobs``: processes verifying entries
-    (None: one per CPU when the logs are large, :data:`PARALLEL_BYTES`, else one; the files are the same)."""
+    (None: one per CPU when the logs to verify are large, :data:`PARALLEL_BYTES`, else one; the files are the
+    same); ``cache``: the verification cache (:mod:`dfabench.leaderboard.verified`; True: the default folder, a
+    path: that folder, False: verify every entry again). The files are the same with and without it."""
     from dfabench.data.manifest import load_benchmark
 
     by_fingerprint = {load_benchmark(b).fingerprint(): Path(b) for b in benches}
@@ -79,7 +87,14 @@ def build_leaderboard(entries: Path, out: Path, benches: list[Path] = (), *, rep
     result = BuildResult()
     loaded: list[Entry] = []
     reports: dict[str, str] = {}
-    for one in _load_all(sorted(p for p in entries.iterdir() if p.is_dir()), by_fingerprint, jobs):
+    store = None
+    if cache is not False:
+        from dfabench.leaderboard.verified import VerifiedCache, code_identity, default_root
+
+        store = VerifiedCache(default_root() if cache is True else Path(cache), code_identity())
+    for one in _load_all(sorted(p for p in entries.iterdir() if p.is_dir()), by_fingerprint, jobs, store):
+        result.verified += one.verified
+        result.cached += not one.verified
         if one.entry is not None:
             loaded.append(one.entry)
         if one.excluded is not None:
@@ -95,6 +110,9 @@ def build_leaderboard(entries: Path, out: Path, benches: list[Path] = (), *, rep
     data["reports"] = {name: report_name(name) for name in sorted(reports)}
     result.data = data
     _write(Path(out), data, reports)
+    if store is not None:
+        result.cache = store.root
+        store.prune()
     result.written = [Path(out) / name for name in OUTPUTS] + ([Path(out) / "reports"] if reports else [])
     return result
 
@@ -108,22 +126,26 @@ class _Loaded:
     entry: Entry | None = None
     excluded: str | None = None
     report: str | None = None
+    #: whether it was verified here (False: its outcome came from the verification cache)
+    verified: bool = True
 
 
-def load_one(path: Path, by_fingerprint: dict[str, Path]) -> _Loaded:
-    """Verify and load one entry folder; a bogus entry is excluded with the reason, never raised."""
+def load_one(path: Path, by_fingerprint: dict[str, Path], cache: Any = None) -> _Loaded:
+    """Verify and load one entry folder; a bogus entry is excluded with the reason, never raised. ``cache``: a
+    :class:`~dfabench.leaderboard.verified.VerifiedCache` holding what verifying the same bytes with the same
+    code gave (then nothing is re-derived), and where a clean outcome is kept."""
     from dfabench.leaderboard.check import check_entry
 
-    out = _Loaded(path)
-    verified = None
-    try:
-        out.entry = load_entry(path, by_fingerprint)
-        verified = out.entry.report
-    except Excluded as exc:
-        out.excluded, verified = str(exc), exc.report
-    except Exception as exc:  # noqa: BLE001 - one bogus entry never stops the build; it is listed
-        text = " ".join(str(exc).split())
-        out.excluded = f"cannot be read ({type(exc).__name__}: {text[:300]})"
+    key = _cache_key(path, by_fingerprint, cache)
+    kept = cache.get(key) if key is not None else None
+    if kept is not None:
+        out, _, unexpected = _load_verified(path, by_fingerprint, kept.report)
+        if not unexpected and out.excluded == kept.excluded:  # always so, unless the cache was tampered with
+            out.verified, out.report = False, kept.markdown
+            if out.entry is not None:
+                out.entry.rows = kept.rows
+            return out
+    out, verified, unexpected = _load_verified(path, by_fingerprint, None)
     if verified is not None:
         out.report = check_entry(path, report=verified, sample_schema=False).markdown()
     if out.entry is not None:
@@ -131,7 +153,46 @@ def load_one(path: Path, by_fingerprint: dict[str, Path]) -> _Loaded:
             out.entry.rows = _tie_rows(out.entry)
         except Exception:  # noqa: BLE001 - only a shortcut: the ranking reads the log itself, and says what is wrong
             out.entry.rows = None
+    if key is not None and not unexpected and (out.entry is None or out.entry.rows is not None):
+        from dfabench.leaderboard.verified import Outcome
+
+        cache.put(key, Outcome(verified, out.excluded, out.report, out.entry.rows if out.entry else None))
     return out
+
+
+def _load_verified(path: Path, by_fingerprint: dict[str, Path], kept: Any) -> tuple[_Loaded, Any, bool]:
+    """``(loaded, verification report, whether it failed unexpectedly)``: :func:`load_entry`, verifying unless
+    ``kept`` is the report a verification of the same bytes gave."""
+    out = _Loaded(path)
+    verified, unexpected = None, False
+    try:
+        out.entry = load_entry(path, by_fingerprint, verified=kept)
+        verified = out.entry.report
+    except Excluded as exc:
+        out.excluded, verified = str(exc), exc.report
+    except Exception as exc:  # noqa: BLE001 - one bogus entry never stops the build; it is listed
+        text = " ".join(str(exc).split())
+        out.excluded = f"cannot be read ({type(exc).__name__}: {text[:300]})"
+        unexpected = True
+    return out, verified, unexpected
+
+
+def _cache_key(path: Path, by_fingerprint: dict[str, Path], cache: Any) -> str | None:
+    """The entry's key in the verification cache (None: no cache, or a folder that cannot be read)."""
+    if cache is None:
+        return None
+    from dfabench.leaderboard.verified import entry_key
+
+    try:
+        record = json.loads((path / "run.json").read_bytes())
+        fingerprint = (record.get("benchmark") or {}).get("fingerprint") if isinstance(record, dict) else None
+    except (OSError, ValueError, AttributeError):
+        fingerprint = None
+    bench = fingerprint if isinstance(fingerprint, str) and fingerprint in by_fingerprint else None
+    try:
+        return entry_key(path, bench, cache.code)
+    except OSError:
+        return None
 
 
 def _tie_rows(entry: Entry) -> dict[str, dict[str, Any]]:
@@ -158,7 +219,7 @@ def _tie_rows(entry: Entry) -> dict[str, dict[str, Any]]:
 PARALLEL_BYTES = 64 * 2**20
 
 
-def _load_all(paths: list[Path], by_fingerprint: dict[str, Path], jobs: int | None) -> list[_Loaded]:
+def _load_all(paths: list[Path], by_fingerprint: dict[str, Path], jobs: int | None, cache: Any = None) -> list[_Loaded]:
     """:func:`load_one` of every entry folder, in order; in ``jobs`` processes when more than one (forked on
     Linux, so that they hold this process's plugins, registered tasks included; spawned elsewhere, where they
     load the plugins the environment names)."""
@@ -170,14 +231,14 @@ def _load_all(paths: list[Path], by_fingerprint: dict[str, Path], jobs: int | No
             if size >= PARALLEL_BYTES else 1
     jobs = max(1, min(jobs, len(paths)))
     if jobs == 1:
-        return [load_one(p, by_fingerprint) for p in paths]
+        return [load_one(p, by_fingerprint, cache) for p in paths]
     import multiprocessing
     import sys
     from concurrent.futures import ProcessPoolExecutor
 
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
     with ProcessPoolExecutor(jobs, mp_context=context) as pool:
-        return list(pool.map(load_one, paths, [by_fingerprint] * len(paths)))
+        return list(pool.map(load_one, paths, [by_fingerprint] * len(paths), [cache] * len(paths)))
 
 
 def _write(out: Path, data: dict[str, Any], reports: dict[str, str]) -> None:

@@ -52,9 +52,10 @@ class Excluded(Exception):
         self.report = report
 
 
-def load_entry(path: Path, by_fingerprint: dict[str, Path]) -> Entry:
+def load_entry(path: Path, by_fingerprint: dict[str, Path], verified: VerifyReport | None = None) -> Entry:
     """A verified entry; :class:`Excluded` with the reason when it does not verify, cannot be checked here,
-    or is not shaped like an entry."""
+    or is not shaped like an entry. ``verified``: the report verifying these same bytes with this same code
+    gave (the build's verification cache, :mod:`dfabench.leaderboard.verified`), used instead of verifying."""
     from dfabench.records import load_entry_meta
     from dfabench.verify import read_record, verify
 
@@ -66,7 +67,8 @@ def load_entry(path: Path, by_fingerprint: dict[str, Path]) -> Entry:
         raise Excluded(f"cannot be read ({exc})") from None
     bench = record.get("benchmark")
     fingerprint = bench.get("fingerprint") if isinstance(bench, dict) else None
-    report = verify(path, bench=by_fingerprint.get(fingerprint) if isinstance(fingerprint, str) else None)
+    report = verified if verified is not None else \
+        verify(path, bench=by_fingerprint.get(fingerprint) if isinstance(fingerprint, str) else None)
     if report.failed:
         raise Excluded(f"does not verify ({'; '.join(report.failed[:2])})", report)
     if report.unverifiable:

@@ -1,0 +1,176 @@
+"""The build's verification cache (dfabench/leaderboard/verified.py): an entry whose bytes, benchmark and verifying
+code are unchanged is not re-derived again, the files are byte-identical with and without the cache, and anything
+that changes the outcome (an edited log, other code, a damaged cache file) is verified afresh."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dfabench.leaderboard import build_leaderboard, verified
+from dfabench.leaderboard.verified import entry_key
+
+
+@pytest.fixture
+def entries(cli, tiny_bench, tmp_path) -> Path:
+    folder = tmp_path / "entries"
+    for name, args in (("constant", []), ("random-1", ["--model-arg", "seed=1"]), ("random-2", ["--model-arg",
+                                                                                                 "seed=2"])):
+        run = tmp_path / "runs" / name
+        assert cli("run", "--model", name.split("-")[0], *args, "--tasks", "DF-D,DF-C", "--bench", str(tiny_bench),
+                   "--out", str(run), "--no-progress")[0] == 0
+        assert cli("leaderboard", "submit", str(run), "--entries", str(folder), "--name", name)[0] == 0
+    (folder / "broken").mkdir()  # excluded for a reason, which is kept too
+    (folder / "broken" / "run.json").write_text("{")
+    return folder
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _no_verifying(monkeypatch) -> None:
+    import dfabench.verify
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("verify ran although the cache holds this entry")
+
+    monkeypatch.setattr(dfabench.verify, "verify", refuse)
+
+
+def test_a_second_build_verifies_nothing_and_writes_the_same_files(entries, tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    first = build_leaderboard(entries, tmp_path / "first", jobs=1, cache=cache)
+    assert (first.verified, first.cached, first.cache) == (4, 0, cache)
+    assert len(first.excluded) == 1 and first.excluded[0].startswith("broken: cannot be read")
+    fresh = build_leaderboard(entries, tmp_path / "fresh", jobs=1, cache=False)
+    assert (fresh.verified, fresh.cached, fresh.cache) == (4, 0, None)
+
+    _no_verifying(monkeypatch)
+    again = build_leaderboard(entries, tmp_path / "again", jobs=1, cache=cache)
+    assert (again.verified, again.cached) == (0, 4)
+    assert again.excluded == first.excluded
+    assert _files(tmp_path / "again") == _files(tmp_path / "first") == _files(tmp_path / "fresh")
+    # the tie test ran on the cached rows: the paired bootstrap, not the point values
+    assert again.data["boards"][0]["tasks"]["DF-D"]["ranking"]["method"] == "paired cluster bootstrap"
+
+
+def test_parallel_builds_fill_and_read_the_same_cache(entries, tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    build_leaderboard(entries, tmp_path / "one", jobs=2, cache=cache)
+    _no_verifying(monkeypatch)  # the forked workers inherit the patch
+    again = build_leaderboard(entries, tmp_path / "two", jobs=2, cache=cache)
+    assert again.cached == 4 and _files(tmp_path / "one") == _files(tmp_path / "two")
+
+
+def test_an_edited_log_is_verified_again_and_excluded(entries, tmp_path):
+    cache = tmp_path / "cache"
+    build_leaderboard(entries, tmp_path / "first", jobs=1, cache=cache)
+    log = entries / "constant" / "samples-DF-C.jsonl"
+    log.write_text(log.read_text().replace('"parsed": "FS"', '"parsed": "FR"', 1))
+    again = build_leaderboard(entries, tmp_path / "again", jobs=1, cache=cache)
+    assert (again.verified, again.cached) == (1, 3)
+    assert any(line.startswith("constant: does not verify") and "SHA-256" in line for line in again.excluded)
+    assert "constant" not in [r["entry"] for b in again.data["boards"] for t in b["tasks"].values()
+                              for r in t["rows"]]
+
+
+def test_an_entry_moved_elsewhere_is_verified_again(entries, tmp_path):
+    cache = tmp_path / "cache"
+    build_leaderboard(entries, tmp_path / "first", jobs=1, cache=cache)
+    moved = tmp_path / "moved"
+    entries.rename(moved)
+    assert build_leaderboard(moved, tmp_path / "again", jobs=1, cache=cache).cached == 0
+
+
+def test_other_verifying_code_verifies_again(entries, tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    build_leaderboard(entries, tmp_path / "first", jobs=1, cache=cache)
+    monkeypatch.setattr(verified, "code_identity", lambda: "another version of dfabench")
+    again = build_leaderboard(entries, tmp_path / "again", jobs=1, cache=cache)
+    assert (again.verified, again.cached) == (4, 0)
+    assert _files(tmp_path / "again") == _files(tmp_path / "first")
+
+
+def test_a_damaged_cache_file_is_only_a_miss(entries, tmp_path):
+    cache = tmp_path / "cache"
+    build_leaderboard(entries, tmp_path / "first", jobs=1, cache=cache)
+    kept = sorted(cache.glob("*/*.npz"))
+    assert len(kept) == 4
+    kept[0].write_bytes(b"not a cache file")
+    kept[1].write_bytes(kept[1].read_bytes()[:100])  # cut short
+    again = build_leaderboard(entries, tmp_path / "again", jobs=1, cache=cache)
+    assert (again.verified, again.cached) == (2, 2)
+    assert _files(tmp_path / "again") == _files(tmp_path / "first")
+    assert build_leaderboard(entries, tmp_path / "third", jobs=1, cache=cache).cached == 4  # mended
+
+
+def test_a_cache_that_cannot_be_written_is_skipped(entries, tmp_path):
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the cache folder would be")
+    result = build_leaderboard(entries, tmp_path / "out", jobs=1, cache=blocked)
+    assert result.verified == 4 and not result.excluded[1:]
+
+
+def test_the_key_pins_every_byte_of_the_folder_the_benchmark_and_the_code(entries):
+    folder = entries / "random-1"
+    key = entry_key(folder, None, "code")
+    assert entry_key(folder, None, "code") == key
+    assert entry_key(folder, "fingerprint", "code") != key
+    assert entry_key(folder, None, "other code") != key
+    (folder / "masks").mkdir()
+    (folder / "masks" / "x.png").write_bytes(b"\x89PNG")
+    with_file = entry_key(folder, None, "code")
+    assert with_file != key
+    (folder / "masks" / "x.png").write_bytes(b"\x89PNH")  # same size, one byte other
+    assert entry_key(folder, None, "code") not in (key, with_file)
+
+
+def test_the_code_identity_covers_the_plugins_sources(monkeypatch, tmp_path):
+    import sys
+
+    before = verified.code_identity()
+    assert verified.code_identity() == before  # stable
+    package = tmp_path / "cache_probe_plugin"
+    package.mkdir()
+    (package / "__init__.py").write_text("VALUE = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import cache_probe_plugin
+
+    from dfabench.plugins import get_manager
+
+    manager = get_manager()
+    manager.pm.register(cache_probe_plugin, name="cache-probe")
+    try:
+        with_plugin = verified.code_identity()
+        (package / "__init__.py").write_text("VALUE = 2\n")
+        assert with_plugin != before and verified.code_identity() != with_plugin
+    finally:
+        manager.pm.unregister(cache_probe_plugin)
+        sys.modules.pop("cache_probe_plugin", None)
+
+
+def test_the_cli_says_what_came_from_the_cache_and_no_cache_verifies_all(cli, entries, tmp_path):
+    code, out, _ = cli("leaderboard", "build", "--entries", str(entries), "--out", str(tmp_path / "a"))
+    assert code == 1 and "verified 4 entries here; 0 unchanged" in out  # 1: the broken entry
+    code, out, _ = cli("leaderboard", "build", "--entries", str(entries), "--out", str(tmp_path / "b"))
+    assert "verified 0 entries here; 4 unchanged since an earlier build" in out and "--no-cache" in out
+    code, out, _ = cli("leaderboard", "build", "--entries", str(entries), "--out", str(tmp_path / "c"), "--no-cache")
+    assert "verified 4 entries here (the verification cache is not used)" in out
+    assert _files(tmp_path / "a") == _files(tmp_path / "b") == _files(tmp_path / "c")
+
+
+def test_outcomes_not_used_for_long_are_pruned(entries, tmp_path):
+    import os
+    import time
+
+    cache = tmp_path / "cache"
+    build_leaderboard(entries, tmp_path / "first", jobs=1, cache=cache)
+    stale = cache / "ab" / ("ab" + "0" * 62 + ".npz")
+    stale.parent.mkdir(exist_ok=True)
+    stale.write_bytes(b"old")
+    old = time.time() - (verified.KEEP_DAYS + 1) * 86400
+    os.utime(stale, (old, old))
+    build_leaderboard(entries, tmp_path / "again", jobs=1, cache=cache)
+    assert not stale.exists() and len(list(cache.glob("*/*.npz"))) == 4
