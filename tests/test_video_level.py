@@ -91,3 +91,58 @@ def test_select_samples_records_the_frames_left_out():
     assert record["frames_per_video"] == 4 and record["frames_seed"] == 7
     _, plain = select_samples(task, pool, "test")
     assert "frames_per_video" not in plain and plain["n"] == 40
+
+
+def _videos_record_by_record(records, context):
+    """The video level computed record by record from the parsed records (what video_metrics did before it read
+    the log's columns): the reference its columns must reproduce."""
+    import numpy as np
+
+    videos, frames, missing = {}, {}, 0
+    for record in records:
+        key = video_key(SimpleNamespace(id=record.get("id"), label=record["reference"],
+                                        source_id=record.get("source_id"), technique=record.get("technique")))
+        frames[key] = frames.get(key, 0) + 1
+        score = None if record.get("error") else record.get("score")
+        if score is None:
+            missing += 1
+            videos.setdefault(key, [])
+        else:
+            videos.setdefault(key, []).append(float(score))
+    video_records = [{"id": repr(k), "reference": k[1], "score": float(np.mean(v)), "source_id": k[0]}
+                     for k, v in videos.items() if v]
+    return len(frames), missing, ranking_metrics(video_records, context).metrics["auc"].to_dict()
+
+
+def test_the_columns_give_what_the_records_give_from_a_log_too(tmp_path):
+    import json
+    import random
+
+    from dfabench.store import open_sample_log
+
+    rng = random.Random(5)
+    records = []
+    for i in range(300):
+        label = rng.choice(["real", "fake"])
+        source = rng.choice([None, f"s{i // 6}", i // 6, f"s{i // 6}"])  # no source, text and number ids
+        score = rng.choice([None, round(rng.random(), 3), 1, 0])
+        records.append({**_frame(i, source, label, score, rng.choice(["FF-DF", "FF-FS", None])),
+                        "task": "DF-D", "image": f"i{i}.png",
+                        "error": "timeout" if rng.random() < 0.05 else None})
+    log_path = tmp_path / "samples-DF-D.jsonl"
+    log_path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    n_videos, missing, auc = _videos_record_by_record(records, _context())
+    with open_sample_log(log_path) as log:
+        for given in (records, log):
+            output = video_metrics(given, _context())
+            info = output.breakdowns["video"]
+            assert (info["n_videos"], info["n_frames_without_score"]) == (n_videos, missing)
+            assert output.metrics["video_auc"].to_dict() == auc
+
+
+def test_a_bad_reference_is_refused_naming_the_sample():
+    from dfabench.errors import InputError
+
+    records = [_frame(0, "a", "real", 0.1), _frame(1, "a", "maybe", 0.2)]
+    with pytest.raises(InputError, match="'f1'.*|.*reference must be 'real' or 'fake', not 'maybe'"):
+        video_metrics(records, _context())

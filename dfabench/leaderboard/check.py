@@ -18,6 +18,7 @@ site for every entry (``reports/ENTRY.md``), and the same entry gives the same r
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,16 +88,39 @@ def check_entry(path: Path, *, bench: Path | None = None, report: VerifyReport |
             result.checks += _schema_checks(path, raw, sample_schema=False)
         return result
     result.record = record
-    result.checks += _schema_checks(path, record, sample_schema)
-    if report is None:
-        try:
-            report = verify(path, bench=bench)
-        except DfabenchError as exc:
-            result.checks.append((FAIL, f"verification stopped: {_local(exc, path)}"))
-            return result
+    with _beside(_schema_checks, path, record, sample_schema, alone=report is not None or not sample_schema) \
+            as schema:
+        if report is None:
+            try:
+                report = verify(path, bench=bench)
+            except DfabenchError as exc:
+                result.checks += schema()
+                result.checks.append((FAIL, f"verification stopped: {_local(exc, path)}"))
+                return result
+        result.checks += schema()
     result.checks += [(OK, line) for line in report.passed] + [(FAIL, line) for line in report.failed]
     result.checks += [(CANNOT, line) for line in report.unverifiable]
     return result
+
+
+@contextlib.contextmanager
+def _beside(function: Any, *args: Any, alone: bool):
+    """Yield a function returning ``function(*args)``, computed in a forked process while the caller goes on (the
+    schema pass over the logs beside the verification: each reads every line) where there is more than one CPU on
+    Linux, else when asked for. The results are the same either way."""
+    import os
+    import sys
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if alone or cpus < 2 or sys.platform != "linux":
+        yield lambda: function(*args)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
+        future = pool.submit(function, *args)
+        yield future.result
 
 
 def _raw_json(path: Path) -> Any:

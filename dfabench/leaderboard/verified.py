@@ -6,8 +6,9 @@ build keeps what verifying an entry gave — the verification report, the checke
 test's per-sample rows — in the user's cache folder (``$DFABENCH_CACHE_DIR/verified/`` or
 ``~/.cache/dfabench/verified/``), under a key that is a SHA-256 over everything the outcome depends on:
 
-- the **entry's folder** (where it is) and **content**: the relative path, size and SHA-256 of every file in its folder (the run record, the
-  logs, ``entry.json``, masks; read through, not trusted by name or time), so an edited byte is a new key;
+- the **entry's folder** (where it is) and **content**: the relative path, size and SHA-256 of every file in
+  it (the run record, the logs, ``entry.json``, masks; read through, not trusted by name or time), so an edited
+  byte is a new key;
 - the **benchmark** it was checked against (its fingerprint: the manifest, images and masks), or none;
 - the **verifying code** (:func:`code_identity`): the bytes of dfabench's sources and task specs, of every
   loaded plugin's package, and the name and version of every installed distribution (numpy and nltk change

@@ -16,14 +16,21 @@ reported only when some video has more than one frame; otherwise the ``video`` b
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable
 from typing import Any
 
 import numpy as np
 
 from dfabench.metrics import MetricContext, MetricOutput, MetricResult
-from dfabench.metrics.classification import _detection_reference, _mean_result, ranking_metrics
-from dfabench.records.sample import finite_score
+from dfabench.metrics.classification import (
+    DETECTION_LABELS,
+    _columns,
+    _first_bad_reference,
+    _mean_result,
+    _raise_reference,
+    ranking_metrics,
+)
 
 ONE_FRAME = "every video has one frame: the video level is the frame level"
 
@@ -31,29 +38,39 @@ ONE_FRAME = "every video has one frame: the video level is the frame level"
 class _Frame:
     __slots__ = ("id", "label", "source_id", "technique")
 
-    def __init__(self, record: dict[str, Any], label: str):
-        self.id, self.label = record.get("id"), label
-        self.source_id, self.technique = record.get("source_id"), record.get("technique")
+    def __init__(self, sample_id: Any, label: str, source_id: Any, technique: Any):
+        self.id, self.label, self.source_id, self.technique = sample_id, label, source_id, technique
 
 
 def video_metrics(records: list[dict[str, Any]], context: MetricContext) -> MetricOutput:
-    """DF-D video-level metrics from the mean frame score per video (see the module docstring)."""
+    """DF-D video-level metrics from the mean frame score per video (see the module docstring). Read from the
+    log's columns (a log is not parsed again), as the records give them."""
     from dfabench.selection import video_key
 
+    columns, _ = _columns(records)
+    failed = columns.truthy("error")
+    bad = _first_bad_reference(columns, DETECTION_LABELS)
+    overflow = next((row for row in columns.score_overflows if not failed[row]), None)
+    if overflow is not None and (bad is None or overflow < bad):
+        raise OverflowError("int too large to convert to float")  # as float(score) raises on that sample
+    if bad is not None:
+        _raise_reference(columns, context, DETECTION_LABELS, bad)
     output = MetricOutput()
     videos: dict[tuple[Any, ...], list[float]] = {}
     frames: dict[tuple[Any, ...], int] = {}
     clusters: dict[tuple[Any, ...], Hashable] = {}
     labels_of_source: dict[Hashable, set[str]] = {}
     n_without_score = 0
-    for record in records:
-        label = _detection_reference(record, context)
-        key = video_key(_Frame(record, label))
+    reference, source, technique = columns["reference"], columns["source_id"], columns["technique"]
+    scores = columns.scores.tolist()
+    for sample_id, label, source_id, kind, score, no_score in zip(
+            columns.ids, reference.decoded(), source.decoded(), technique.decoded(), scores, failed.tolist(),
+            strict=True):
+        key = video_key(_Frame(sample_id, label, source_id, kind))
         frames[key] = frames.get(key, 0) + 1
         clusters[key] = key[0]
         labels_of_source.setdefault(key[0], set()).add(label)
-        score = None if record.get("error") else finite_score(record.get("score"))
-        if score is None:
+        if no_score or math.isnan(score):
             n_without_score += 1
             videos.setdefault(key, [])
         else:

@@ -183,6 +183,11 @@ class CodedColumn:
 
         return np.array([function(v) for v in self.values] or [function(None)])
 
+    def decoded(self) -> list[Any]:
+        """Every sample's value, in order."""
+        values = self.values
+        return [values[code] for code in self._codes]
+
     def rows_where(self, function) -> Any:
         """A boolean array: ``function(value)`` for each sample's value."""
         return self.table(function)[self.codes] if len(self) else self.table(function)[:0]
@@ -226,7 +231,7 @@ class StringColumn:
 
 #: the fields kept as :class:`CodedColumn` (``record.get(field)`` of every sample)
 CODED_FIELDS = ("task", "label", "category", "technique", "reference", "parsed", "unparsed", "error",
-                "model_fingerprint", "judge")
+                "model_fingerprint", "judge", "source_id")
 
 
 def finite_score(value: Any) -> float | None:
