@@ -174,3 +174,13 @@ def test_outcomes_not_used_for_long_are_pruned(entries, tmp_path):
     os.utime(stale, (old, old))
     build_leaderboard(entries, tmp_path / "again", jobs=1, cache=cache)
     assert not stale.exists() and len(list(cache.glob("*/*.npz"))) == 4
+
+
+def test_the_code_identity_covers_the_installed_distributions(monkeypatch, tmp_path):
+    site = tmp_path / "site"
+    (site / "numpy-1.0.0.dist-info").mkdir(parents=True)
+    before = verified.code_identity()
+    monkeypatch.syspath_prepend(str(site))
+    with_old = verified.code_identity()
+    (site / "numpy-1.0.0.dist-info").rename(site / "numpy-1.0.1.dist-info")  # an upgrade
+    assert len({before, with_old, verified.code_identity()}) == 3

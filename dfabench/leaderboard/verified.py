@@ -80,7 +80,7 @@ def code_identity() -> str:
     """SHA-256 of what verifying an entry runs here: dfabench's sources and task specs, every loaded plugin's
     package, every installed distribution's name and version, the Python version and the machine."""
     import platform
-    from importlib import metadata, resources
+    from importlib import resources
 
     import dfabench
     from dfabench.plugins import get_manager
@@ -97,10 +97,23 @@ def code_identity() -> str:
             _tree_digest(digest, root, _SOURCE_SUFFIXES)
         elif root.is_file():
             digest.update(root.read_bytes())
-    dists = sorted({f"{d.metadata['Name']}=={d.version}".lower() for d in metadata.distributions()
-                    if d.metadata['Name']})
-    digest.update("\n".join(dists).encode())
+    digest.update("\n".join(installed_distributions()).encode())
     return digest.hexdigest()
+
+
+def installed_distributions() -> list[str]:
+    """The installed distributions as the import path shows them: the names of the ``*.dist-info`` and
+    ``*.egg-info`` folders (``numpy-2.1.3.dist-info``: name and version) and ``*.pth`` files in every folder on
+    ``sys.path``, sorted. Read from the folder listings (a few milliseconds), not from each package's metadata
+    (parsing 300 METADATA files takes most of a second)."""
+    found = set()
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        found.update(name for name in names if name.endswith((".dist-info", ".egg-info", ".egg-link", ".pth")))
+    return sorted(found)
 
 
 def entry_key(path: Path, bench_fingerprint: str | None, code: str) -> str:
