@@ -42,7 +42,7 @@ from dfabench.leaderboard.entries import (
 from dfabench.leaderboard.reported import load_reported_folder
 from dfabench.leaderboard.ties import Contender, TieSettings, rank_task
 from dfabench.redact import scrub_value
-from dfabench.store import RunFolder
+from dfabench.store import RUN_RECORD, RunFolder
 from dfabench.vocab import CATEGORIES
 
 #: metrics ranked ascending; every other column ranks higher-is-better
@@ -182,12 +182,14 @@ def _cache_key(path: Path, by_fingerprint: dict[str, Path], cache: Any) -> str |
     if cache is None:
         return None
     from dfabench.leaderboard.verified import entry_key
+    from dfabench.records import load_json
 
     try:
-        record = json.loads((path / "run.json").read_bytes())
-        fingerprint = (record.get("benchmark") or {}).get("fingerprint") if isinstance(record, dict) else None
-    except (OSError, ValueError, AttributeError):
-        fingerprint = None
+        record = load_json(path / RUN_RECORD)  # refuses JSON nested too deep, as reading the entry does
+        bench = record.get("benchmark") if isinstance(record, dict) else None
+        fingerprint = bench.get("fingerprint") if isinstance(bench, dict) else None
+    except DfabenchError:
+        fingerprint = None  # the entry is excluded with the reason when it is read
     bench = fingerprint if isinstance(fingerprint, str) and fingerprint in by_fingerprint else None
     try:
         return entry_key(path, bench, cache.code)
