@@ -89,6 +89,9 @@ def run(args: argparse.Namespace) -> int:
         rows.append([name, values["n"], _fmt(values.get("spearman")), _fmt(values.get("kendall_tau_b")),
                      _fmt(values.get("weighted_kappa")) if "weighted_kappa" in values else ""])
     print(table(rows, ["criterion", "n", "spearman", "kendall tau-b", "weighted kappa"]))
+    if figures["n_common"] and any("undefined" in row for row in rows):
+        print("undefined: fewer than 2 samples graded by both on that row, or a grader gave all of them the same "
+              "grade: agreement needs grades that vary")
     return 0
 
 
