@@ -117,6 +117,25 @@ class ModelEntry:
             raise DfabenchError(f"model {self.name!r} could not be created: {type(exc).__name__}: "
                                 f"{redact_clip(text, 500)} (DFABENCH_DEBUG=1 shows the traceback)") from None
 
+    def argument_problem(self, args: dict[str, Any]) -> str | None:
+        """Why the factory would refuse ``args`` by name (an unknown or missing argument), read from its signature
+        without creating the model (no weights are loaded); None when they bind, or when the factory takes any
+        keyword (its own code checks them when the model is created)."""
+        import inspect
+
+        factory = load_object(self.factory)
+        try:
+            signature = inspect.signature(factory)
+        except (TypeError, ValueError):
+            return None  # no signature to read: the factory says when called
+        try:
+            signature.bind(**args)
+        except TypeError as exc:
+            names = [n for n, p in signature.parameters.items()
+                     if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+            return f"model {self.name!r}: bad model arguments ({exc}); it takes: {', '.join(names) or 'none'}"
+        return None
+
     def source_identity(self) -> dict[str, str] | None:
         """What pins the plugin's code when its version cannot: ``{"install": "editable" | "unpackaged",
         "sha256": ...}`` over the plugin package's ``*.py`` files (paths and bytes), for a distribution

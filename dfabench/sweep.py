@@ -326,6 +326,12 @@ def _model(check: _Checker, item: Any, where: tuple, round_tasks: list[Any]) -> 
     args = item.get("args") or {}
     if not isinstance(args, dict) or not all(isinstance(k, str) for k in args):
         raise check.fail((*where, "args"), f"must be a mapping of argument names to values, not {_kind(args)}")
+    try:
+        problem = entry.argument_problem(args)
+    except DfabenchError as exc:
+        problem = str(exc)
+    if problem:
+        raise check.fail((*where, "args"), problem)
     tasks = round_tasks
     if item.get("tasks") is not None:
         own = check.task_list(item["tasks"], (*where, "tasks"))
