@@ -123,7 +123,10 @@ class ModelEntry:
         keyword (its own code checks them when the model is created)."""
         import inspect
 
-        factory = load_object(self.factory)
+        try:
+            factory = load_object(self.factory)
+        except Exception:  # noqa: BLE001 - a plugin that cannot load here says so when the model is created
+            return None
         try:
             signature = inspect.signature(factory)
         except (TypeError, ValueError):
