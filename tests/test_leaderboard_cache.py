@@ -184,3 +184,24 @@ def test_the_code_identity_covers_the_installed_distributions(monkeypatch, tmp_p
     with_old = verified.code_identity()
     (site / "numpy-1.0.0.dist-info").rename(site / "numpy-1.0.1.dist-info")  # an upgrade
     assert len({before, with_old, verified.code_identity()}) == 3
+
+
+def test_an_entry_edited_while_it_is_verified_is_not_kept(entries, tmp_path, monkeypatch):
+    import dfabench.verify
+
+    real = dfabench.verify.verify
+    log = entries / "random-1" / "samples-DF-D.jsonl"
+
+    def verify_then_edit(path, **kwargs):
+        report = real(path, **kwargs)
+        if Path(path).name == "random-1":  # someone edits the log after it was hashed and verified
+            log.write_text(log.read_text().replace('"parsed": "fake"', '"parsed": "real"', 1))
+        return report
+
+    monkeypatch.setattr(dfabench.verify, "verify", verify_then_edit)
+    cache = tmp_path / "cache"
+    build_leaderboard(entries, tmp_path / "first", jobs=1, cache=cache)
+    assert len(list(cache.glob("*/*.npz"))) == 3  # all but the edited one
+    monkeypatch.setattr(dfabench.verify, "verify", real)
+    again = build_leaderboard(entries, tmp_path / "again", jobs=1, cache=cache)
+    assert any(line.startswith("random-1: does not verify") for line in again.excluded)

@@ -153,7 +153,8 @@ def load_one(path: Path, by_fingerprint: dict[str, Path], cache: Any = None) -> 
             out.entry.rows = _tie_rows(out.entry)
         except Exception:  # noqa: BLE001 - only a shortcut: the ranking reads the log itself, and says what is wrong
             out.entry.rows = None
-    if key is not None and not unexpected and (out.entry is None or out.entry.rows is not None):
+    if key is not None and not unexpected and (out.entry is None or out.entry.rows is not None) \
+            and _cache_key(path, by_fingerprint, cache) == key:  # not changed while it was verified
         from dfabench.leaderboard.verified import Outcome
 
         cache.put(key, Outcome(verified, out.excluded, out.report, out.entry.rows if out.entry else None))
