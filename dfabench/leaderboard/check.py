@@ -105,9 +105,9 @@ def check_entry(path: Path, *, bench: Path | None = None, report: VerifyReport |
 
 @contextlib.contextmanager
 def _beside(function: Any, *args: Any, alone: bool):
-    """Yield a function returning ``function(*args)``, computed in a forked process while the caller goes on (the
-    schema pass over the logs beside the verification: each reads every line) where there is more than one CPU on
-    Linux, else when asked for. The results are the same either way."""
+    """Yield a function returning ``function(*args)``: computed in a forked process while the caller goes on (the
+    schema pass over the logs beside the verification: each reads every line) on Linux with more than one CPU;
+    else, or with ``alone``, in this process when asked for. The results are the same either way."""
     import os
     import sys
 
