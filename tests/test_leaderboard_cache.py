@@ -205,3 +205,89 @@ def test_an_entry_edited_while_it_is_verified_is_not_kept(entries, tmp_path, mon
     monkeypatch.setattr(dfabench.verify, "verify", real)
     again = build_leaderboard(entries, tmp_path / "again", jobs=1, cache=cache)
     assert any(line.startswith("random-1: does not verify") for line in again.excluded)
+
+
+def test_files_under_a_pycache_folder_or_behind_a_link_are_in_the_key(entries, tmp_path):
+    folder = entries / "random-1"
+    (folder / "masks" / "__pycache__").mkdir(parents=True)
+    hidden = folder / "masks" / "__pycache__" / "m.png"
+    hidden.write_bytes(b"one")
+    key = entry_key(folder, None, "code")
+    hidden.write_bytes(b"two")
+    assert entry_key(folder, None, "code") != key
+    store = tmp_path / "maskstore"
+    store.mkdir()
+    (store / "m.png").write_bytes(b"one")
+    (folder / "linked").symlink_to(store, target_is_directory=True)
+    key = entry_key(folder, None, "code")
+    (store / "m.png").write_bytes(b"two")  # the folder's bytes changed through the link
+    assert entry_key(folder, None, "code") != key
+    (store / "loop").symlink_to(store, target_is_directory=True)  # a cycle is walked once
+    entry_key(folder, None, "code")
+    # an entries folder that itself lies under a __pycache__ folder is hashed all the same
+    moved = tmp_path / "__pycache__" / "random-1"
+    moved.parent.mkdir()
+    folder.rename(moved)
+    key = entry_key(moved, None, "code")
+    (moved / "entry.json").write_text('{"name": "edited"}')
+    assert entry_key(moved, None, "code") != key
+
+
+def test_a_cache_file_copied_under_another_key_is_a_miss(entries, tmp_path):
+    cache = tmp_path / "cache"
+    build_leaderboard(entries, tmp_path / "first", jobs=1, cache=cache)
+    kept = sorted(cache.glob("*/*.npz"))
+    kept[1].write_bytes(kept[0].read_bytes())  # another entry's outcome under this key
+    again = build_leaderboard(entries, tmp_path / "again", jobs=1, cache=cache)
+    assert (again.verified, again.cached) == (1, 3)
+    assert _files(tmp_path / "again") == _files(tmp_path / "first")
+
+
+def test_an_entry_that_cannot_be_re_derived_here_is_verified_again_next_time(entries, tmp_path, monkeypatch):
+    import dfabench.verify
+
+    real = dfabench.verify.verify
+
+    def missing_resource(path, **kwargs):
+        report = real(path, **kwargs)
+        if Path(path).name == "random-2":
+            report.cannot("METEOR: WordNet not found (run `dfabench resources wordnet`)")
+        return report
+
+    monkeypatch.setattr(dfabench.verify, "verify", missing_resource)
+    cache = tmp_path / "cache"
+    first = build_leaderboard(entries, tmp_path / "first", jobs=1, cache=cache)
+    assert any(line.startswith("random-2: cannot be re-derived here") for line in first.excluded)
+    monkeypatch.setattr(dfabench.verify, "verify", real)  # the resource was installed
+    again = build_leaderboard(entries, tmp_path / "again", jobs=1, cache=cache)
+    assert (again.verified, again.cached) == (1, 3) and not any("random-2" in e for e in again.excluded)
+
+
+def test_the_code_identity_covers_where_the_text_resources_are(monkeypatch, tmp_path):
+    before = verified.code_identity()
+    monkeypatch.setenv("DFABENCH_NLTK_DATA", str(tmp_path / "no-wordnet-here"))
+    without_wordnet = verified.code_identity()
+    monkeypatch.setenv("DFABENCH_EMBEDDING_MODEL", str(tmp_path / "no-model-here"))
+    assert len({before, without_wordnet, verified.code_identity()}) == 3
+
+
+def test_reasons_name_the_entry_not_where_the_entries_folder_is(entries, tmp_path, monkeypatch):
+    log = entries / "constant" / "samples-DF-C.jsonl"
+    log.write_text(log.read_text() + "not json\n")
+    cache = tmp_path / "cache"
+    absolute = build_leaderboard(entries.absolute(), tmp_path / "abs", jobs=1, cache=cache)
+    monkeypatch.chdir(entries.parent)
+    relative = build_leaderboard(Path(entries.name), tmp_path / "rel", jobs=1, cache=cache)
+    fresh = build_leaderboard(Path(entries.name), tmp_path / "fresh", jobs=1, cache=False)
+    assert relative.cached == 4
+    assert absolute.excluded == relative.excluded == fresh.excluded
+    assert not any(str(tmp_path) in line for line in absolute.excluded)
+    assert _files(tmp_path / "abs") == _files(tmp_path / "rel") == _files(tmp_path / "fresh")
+
+
+def test_the_cli_warns_when_nothing_can_be_kept(cli, entries, tmp_path, monkeypatch):
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the cache folder would be")
+    monkeypatch.setattr(verified, "default_root", lambda: blocked / "verified")
+    code, out, err = cli("leaderboard", "build", "--entries", str(entries), "--out", str(tmp_path / "a"))
+    assert "warning: nothing can be kept in the verification cache" in err and "verified 4 entries here" in out

@@ -65,11 +65,16 @@ def run(args: argparse.Namespace) -> int:
                                cache=not args.no_cache)
     for path in result.written:
         print(f"wrote {path}")
+    verified = f"verified {result.verified} {'entry' if result.verified == 1 else 'entries'} here"
     if result.cache is not None:
-        print(f"verified {result.verified} entries here; {result.cached} unchanged since an earlier build, from the "
-              f"verification cache ({result.cache}; --no-cache verifies them all again)")
+        print(f"{verified}; {result.cached} unchanged since an earlier build, from the verification cache "
+              f"({result.cache}; --no-cache verifies them all again)")
+        if result.cache_problem:
+            print(f"warning: nothing can be kept in the verification cache {result.cache} "
+                  f"({terminal_text(result.cache_problem)}): the next build verifies every entry again",
+                  file=sys.stderr)
     else:
-        print(f"verified {result.verified} entries here (the verification cache is not used)")
+        print(f"{verified} (the verification cache is not used)")
     for problem in result.excluded:
         print(f"excluded: {terminal_text(problem)}", file=sys.stderr)
     if result.excluded:

@@ -60,8 +60,9 @@ class BuildResult:
     #: entries verified by this build, and entries whose outcome came from the verification cache
     verified: int = 0
     cached: int = 0
-    #: the verification cache's folder (None: not used)
+    #: the verification cache's folder (None: not used), and why nothing could be kept in it (None: it could)
     cache: Path | None = None
+    cache_problem: str | None = None
 
 
 def report_name(folder_name: str) -> str:
@@ -92,6 +93,7 @@ def build_leaderboard(entries: Path, out: Path, benches: list[Path] = (), *, rep
         from dfabench.leaderboard.verified import VerifiedCache, code_identity, default_root
 
         store = VerifiedCache(default_root() if cache is True else Path(cache), code_identity())
+        result.cache_problem = store.writable_problem()
     for one in _load_all(sorted(p for p in entries.iterdir() if p.is_dir()), by_fingerprint, jobs, store):
         result.verified += one.verified
         result.cached += not one.verified
@@ -153,7 +155,8 @@ def load_one(path: Path, by_fingerprint: dict[str, Path], cache: Any = None) -> 
             out.entry.rows = _tie_rows(out.entry)
         except Exception:  # noqa: BLE001 - only a shortcut: the ranking reads the log itself, and says what is wrong
             out.entry.rows = None
-    if key is not None and not unexpected and (out.entry is None or out.entry.rows is not None) \
+    settled = not unexpected and not (verified is not None and verified.unverifiable)  # not a missing resource
+    if key is not None and settled and (out.entry is None or out.entry.rows is not None) \
             and _cache_key(path, by_fingerprint, cache) == key:  # not changed while it was verified
         from dfabench.leaderboard.verified import Outcome
 
@@ -175,7 +178,17 @@ def _load_verified(path: Path, by_fingerprint: dict[str, Path], kept: Any) -> tu
         text = " ".join(str(exc).split())
         out.excluded = f"cannot be read ({type(exc).__name__}: {text[:300]})"
         unexpected = True
+    if out.excluded is not None:
+        out.excluded = _without_location(out.excluded, path)
     return out, verified, unexpected
+
+
+def _without_location(text: str, path: Path) -> str:
+    """A reason without where the entries folder is on this machine: the entry's folder as its name (the
+    outputs record no local path, and the same entries give the same files from anywhere)."""
+    for where in sorted({str(path.absolute()), str(path.resolve()), str(path)}, key=len, reverse=True):
+        text = text.replace(where, path.name)
+    return text
 
 
 def _cache_key(path: Path, by_fingerprint: dict[str, Path], cache: Any) -> str | None:

@@ -7,20 +7,23 @@ test's per-sample rows — in the user's cache folder (``$DFABENCH_CACHE_DIR/ver
 ``~/.cache/dfabench/verified/``), under a key that is a SHA-256 over everything the outcome depends on:
 
 - the **entry's folder** (where it is) and **content**: the relative path, size and SHA-256 of every file in
-  it (the run record, the logs, ``entry.json``, masks; read through, not trusted by name or time), so an edited
-  byte is a new key;
+  it, through symbolic links (the run record, the logs, ``entry.json``, masks; read, not trusted by name or
+  time), so an edited byte is a new key;
 - the **benchmark** it was checked against (its fingerprint: the manifest, images and masks), or none;
 - the **verifying code** (:func:`code_identity`): the bytes of dfabench's sources and task specs, of every
   loaded plugin's package, and the name and version of every installed distribution (numpy and nltk change
-  numbers too), with the Python version and machine.
+  numbers too), with the Python version and machine; and the **resources** text metrics read (where WordNet and
+  the embedding model are, with their files' names and sizes, or why they are unavailable).
 
 Nothing in the cache is trusted that the key does not pin: a cached outcome is the outcome verifying the same
-bytes with the same code gave on this machine. The cache is local (never committed with the entries: a
-submission cannot bring its own verdict), written atomically (a file per key, renamed into place), and a
-damaged file is ignored and verified again. Only clean outcomes are kept: verified, or excluded for a stated
-reason; an entry that could not be read at all is tried again next time. ``dfabench leaderboard build --no-cache``
-verifies every entry again; the outputs are byte-identical either way (a test checks it). Files not used for
-:data:`KEEP_DAYS` days are removed by the next build.
+bytes with the same code gave on this machine, and each file names the key it was written under (a file copied
+under another key is a miss). The cache is local (never committed with the entries: a submission cannot bring its
+own verdict), written atomically (a file per key, renamed into place), and a damaged file is ignored and verified
+again. Only settled outcomes are kept: verified, or excluded for a reason in the entry itself; an entry that
+could not be read at all, or that cannot be re-derived on this machine (a missing resource, which the user may
+install next), is verified again next time. ``dfabench leaderboard build --no-cache`` verifies every entry again;
+the outputs are byte-identical either way (a test checks it). Files not used for :data:`KEEP_DAYS` days are
+removed by the next build.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from typing import Any
 #: cached outcomes not used for this many days are removed by the next build
 KEEP_DAYS = 60
 #: the layout of a cached file; a new one ignores the old files (they age out)
-FORMAT = 1
+FORMAT = 2
 _SOURCE_SUFFIXES = {".py", ".yaml", ".yml", ".json"}
 
 
@@ -49,20 +52,58 @@ def default_root() -> Path:
 
 
 def _tree_digest(digest: Any, root: Path, suffixes: set[str] | None = None) -> None:
-    """Add every file under ``root`` (relative path, size, SHA-256 of its bytes) to ``digest``, in path order;
-    ``suffixes``: only files with these endings (and never ``__pycache__``)."""
+    """Add every file under ``root`` (relative path, size, SHA-256 of its bytes) to ``digest``, in path order,
+    following symbolic links to folders (a folder reached twice is taken once); ``suffixes``: only the files
+    with these endings, and no ``__pycache__`` folder under ``root`` (for source trees)."""
     files = []
-    for path in root.rglob("*"):
-        if "__pycache__" in path.parts or (suffixes is not None and path.suffix not in suffixes):
+    seen: set[str] = set()
+    for folder, subfolders, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            subfolders[:] = []
             continue
-        if path.is_file():
-            files.append((path.relative_to(root).as_posix(), path))
+        seen.add(real)
+        if suffixes is not None:
+            subfolders[:] = [d for d in subfolders if d != "__pycache__"]
+        for name in names:
+            path = Path(folder) / name
+            if (suffixes is None or path.suffix in suffixes) and path.is_file():
+                files.append((path.relative_to(root).as_posix(), path))
     for relative, path in sorted(files):
         file_digest = hashlib.sha256()
         with open(path, "rb") as handle:
             for block in iter(lambda h=handle: h.read(1 << 20), b""):
                 file_digest.update(block)
         digest.update(f"{relative}\0{path.stat().st_size}\0{file_digest.hexdigest()}\n".encode())
+
+
+def _listing_digest(digest: Any, root: Path) -> None:
+    """Add the names and sizes of the files under ``root`` (a resource folder: WordNet, the embedding model)."""
+    if not root.is_dir():
+        digest.update(f"absent {root}\n".encode())
+        return
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            digest.update(f"{path.relative_to(root).as_posix()}\0{path.stat().st_size}\n".encode())
+
+
+def resources_identity(digest: Any) -> None:
+    """Add what the re-derivation of text metrics reads besides the code: where WordNet (METEOR) and the
+    embedding model are, or why not, and their files' names and sizes (found again, never loaded)."""
+    from dfabench.metrics.resources import resolve_embedding_model, wordnet_dir
+
+    try:
+        folder = wordnet_dir()
+        digest.update(f"wordnet {folder}\n".encode())
+        _listing_digest(digest, Path(folder))
+    except Exception as exc:  # noqa: BLE001 - unavailable is a state too
+        digest.update(f"wordnet unavailable {type(exc).__name__}: {exc}\n".encode())
+    try:
+        path, identity = resolve_embedding_model()
+        digest.update(f"embedding {identity} {path}\n".encode())
+        _listing_digest(digest, Path(path).expanduser())
+    except Exception as exc:  # noqa: BLE001
+        digest.update(f"embedding unavailable {type(exc).__name__}: {exc}\n".encode())
 
 
 def _module_root(module: Any) -> Path | None:
@@ -98,6 +139,7 @@ def code_identity() -> str:
         elif root.is_file():
             digest.update(root.read_bytes())
     digest.update("\n".join(installed_distributions()).encode())
+    resources_identity(digest)
     return digest.hexdigest()
 
 
@@ -152,7 +194,7 @@ class VerifiedCache:
         """The outcome kept under ``key``, or None (none kept, or a damaged file: verified again)."""
         path = self._file(key)
         try:
-            outcome = _load(path)
+            outcome = _load(path, key)
         except FileNotFoundError:
             return None
         except Exception:  # noqa: BLE001 - a damaged or foreign file is only a miss
@@ -170,10 +212,21 @@ class VerifiedCache:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
             with open(tmp, "wb") as handle:
-                handle.write(_dump(outcome))
+                handle.write(_dump(outcome, key))
             os.replace(tmp, path)
         except OSError:
             pass
+
+    def writable_problem(self) -> str | None:
+        """Why nothing can be kept in the cache folder (None: it can): tried with a probe file."""
+        probe = self.root / f".probe.{os.getpid()}"
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            return f"{type(exc).__name__}: {exc.strerror or exc}"
+        return None
 
     def prune(self, days: float = KEEP_DAYS) -> int:
         """Remove cached outcomes not used for ``days`` days (and stray temporary files); the number removed."""
@@ -192,7 +245,7 @@ class VerifiedCache:
         return removed
 
 
-def _dump(outcome: Outcome) -> bytes:
+def _dump(outcome: Outcome, key: str) -> bytes:
     """One ``.npz`` (no pickles): ``meta`` (JSON, as bytes) and each tie-rows matrix and cluster codes."""
     import numpy as np
 
@@ -208,7 +261,7 @@ def _dump(outcome: Outcome) -> bytes:
             rows_meta.setdefault(task, {})[metric] = {"stem": stem, "n": rows.n, "ids_sha256": rows.ids_sha256,
                                                       "clusters": list(names)}
     report = outcome.report
-    meta = {"format": FORMAT, "excluded": outcome.excluded, "markdown": outcome.markdown,
+    meta = {"format": FORMAT, "key": key, "excluded": outcome.excluded, "markdown": outcome.markdown,
             "rows": rows_meta if outcome.rows is not None else None,
             "report": None if report is None else {"target": report.target, "passed": report.passed,
                                                    "failed": report.failed, "unverifiable": report.unverifiable}}
@@ -218,7 +271,7 @@ def _dump(outcome: Outcome) -> bytes:
     return buffer.getvalue()
 
 
-def _load(path: Path) -> Outcome:
+def _load(path: Path, key: str) -> Outcome:
     import numpy as np
 
     from dfabench.evidence import VerifyReport
@@ -228,6 +281,8 @@ def _load(path: Path) -> Outcome:
         meta = json.loads(data["meta"].tobytes().decode("utf-8"))
         if meta.get("format") != FORMAT:
             raise ValueError(f"format {meta.get('format')}")
+        if meta.get("key") != key:  # a file copied under another key is not this entry's outcome
+            raise ValueError("the file holds another key's outcome")
         rows = None
         if meta["rows"] is not None:
             rows = {}
