@@ -152,3 +152,20 @@ def test_check_without_jsonschema_says_what_to_install(cli, entries, monkeypatch
     code, out, _ = cli("leaderboard", "check", str(entries / "random"))
     assert code == 1 and "cannot check here" in out and "pip install jsonschema" in out
     assert "NOT FULLY CHECKED HERE" in out
+
+
+@pytest.mark.parametrize(("line", "problem"), [(b"[" * 100_000 + b"]" * 100_000, "nested deeper than"),
+                                               (b'{"id": "\xff\xfe"}', "not UTF-8 text")])
+def test_check_reports_a_deeply_nested_or_non_utf8_log_line_as_one_failure(cli, entries, line, problem):
+    import hashlib
+
+    entry = entries / "constant"
+    log = entry / "samples-DF-D.jsonl"
+    data = log.read_bytes() + line + b"\n"
+    log.write_bytes(data)
+    record = json.loads((entry / "run.json").read_text())
+    record["samples"]["DF-D"]["sha256"] = hashlib.sha256(data).hexdigest()
+    (entry / "run.json").write_text(json.dumps(record))
+    code, out, err = cli("leaderboard", "check", str(entry))
+    assert code == 1 and "Traceback" not in out + err
+    assert "samples-DF-D.jsonl: 1 of 21 lines do not match the JSON Schema" in out and problem in out

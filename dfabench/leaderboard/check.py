@@ -172,16 +172,19 @@ def _log_errors(validator: Any, file: Path) -> tuple[str, str]:
     shape = shape_function(validator.schema)
     verdicts: dict[Any, bool] = {}  # lines of one shape are all valid or all not: validated once
     bad, first, lines = 0, "", 0
-    with open(file, encoding="utf-8") as handle:
+    from dfabench.errors import InputError
+    from dfabench.records import loads_json
+
+    with open(file, "rb") as handle:
         for lineno, line in enumerate(handle, 1):
             if not line.strip():
                 continue
             lines += 1
-            try:
-                value = json.loads(line)
-            except ValueError as exc:
+            try:  # too deeply nested, not UTF-8 or not JSON: one bad line, said as verify says it
+                value = loads_json(line, file.name, f"line {lineno}")
+            except InputError as exc:
                 bad += 1
-                first = first or f"line {lineno}: not JSON ({exc})"
+                first = first or f"line {lineno}: {exc.problem}"
                 continue
             key = shape(value)
             valid = verdicts.get(key)
