@@ -131,12 +131,23 @@ class ModelEntry:
             signature = inspect.signature(factory)
         except (TypeError, ValueError):
             return None  # no signature to read: the factory says when called
+        parameters = signature.parameters.values()
+        if any(p.kind == p.VAR_KEYWORD for p in parameters):
+            return None
+        names = [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        known = f" (known: {', '.join(names) or 'none'})"
+        unknown = [a for a in args if a not in names]
+        if unknown:
+            import difflib
+
+            close = {a: difflib.get_close_matches(a, names, n=1, cutoff=0.6) for a in unknown}
+            hints = [f"{a!r} -> {c[0]!r}" for a, c in close.items() if c]
+            hint = f"; did you mean {', '.join(hints)}?" if hints else ""
+            return f"model {self.name!r}: unknown model argument(s) {', '.join(unknown)}{known}{hint}"
         try:
             signature.bind(**args)
         except TypeError as exc:
-            names = [n for n, p in signature.parameters.items()
-                     if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-            return f"model {self.name!r}: bad model arguments ({exc}); it takes: {', '.join(names) or 'none'}"
+            return f"model {self.name!r}: bad model arguments ({exc}){known}"
         return None
 
     def source_identity(self) -> dict[str, str] | None:

@@ -194,8 +194,8 @@ def test_a_cell_holding_another_run_is_refused_and_the_others_go_on(cli, tmp_pat
     ([{"model": "random", "executor": {"kind": "local", "replicas": 2}}], {}, "replicas need kind: ray"),
     ([{"model": "random", "batch_size": 0}], {}, "models\\[0\\].batch_size: must be at least 1, not 0"),
     ([{"model": "random", "args": {"sede": 3}}], {},
-     "models\\[0\\].args: model 'random': bad model arguments \\(got an unexpected keyword argument 'sede'\\); it "
-     "takes: seed, mode"),
+     "models\\[0\\].args: model 'random': unknown model argument\\(s\\) sede \\(known: seed, mode\\); did you mean "
+     "'sede' -> 'seed'\\?"),
     ([{"model": "random"}], {"judge": {"model": "random", "args": {"mode": "score"}, "rubrc": "x"}},
      "judge.rubrc: unknown key 'rubrc'; did you mean 'rubric'"),
     ([{"model": "random"}], {"judge": {"model": "openai"}}, "judge.args: the openai judge needs model: ID"),
