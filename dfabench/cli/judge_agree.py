@@ -79,21 +79,23 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(figures, indent=2))
         return 0
     print(f"{clean(names[0])} vs {clean(names[1])} on {', '.join(tasks)} ({rubric.label}): {figures['n_common']} "
-          f"samples graded by both ({figures['n_only_first']} by the first only, {figures['n_only_second']} by the "
-          "second only)")
+          f"sample{'' if figures['n_common'] == 1 else 's'} graded by both ({figures['n_only_first']} by the first "
+          f"only, {figures['n_only_second']} by the second only)")
     if not figures["n_common"]:
         print("no sample was graded by both (an archive of a judge run whose judgments all failed is empty): every "
               "figure is undefined")
     rows = []
     for name, values in [*figures["criteria"].items(), ("score (overall)", figures["score"])]:
-        rows.append([name, values["n"], _fmt(values.get("spearman")), _fmt(values.get("kendall_tau_b")),
-                     _fmt(values.get("weighted_kappa")) if "weighted_kappa" in values else ""])
+        n = values["n"]
+        rows.append([name, n, _fmt(values.get("spearman"), n), _fmt(values.get("kendall_tau_b"), n),
+                     _fmt(values.get("weighted_kappa"), n) if "weighted_kappa" in values else ""])
     print(table(rows, ["criterion", "n", "spearman", "kendall tau-b", "weighted kappa"]))
-    if figures["n_common"] and any("undefined" in row for row in rows):
-        print("undefined: fewer than 2 samples graded by both on that row, or a grader gave all of them the same "
-              "grade: agreement needs grades that vary")
     return 0
 
 
-def _fmt(value: float | None) -> str:
-    return "undefined" if value is None else f"{value:.3f}"
+def _fmt(value: float | None, n: int) -> str:
+    """A figure, or why it is undefined: too few samples graded by both, else grades that do not vary (a grader
+    gave every sample the same grade)."""
+    if value is not None:
+        return f"{value:.3f}"
+    return "undefined (fewer than 2 samples)" if n < 2 else "undefined (the grades do not vary)"
