@@ -280,6 +280,21 @@ def ranking_replicates(n_scored: int, n_boot: int) -> int:
     return int(min(n_boot, budget))
 
 
+def scored_columns(records: Sequence[dict[str, Any]], context: MetricContext) -> tuple[SampleColumns, np.ndarray]:
+    """``(columns, failed)`` of a DF-D log read for its scores: a reference that is not real/fake is refused, and
+    a score too large for a float on a sample that did not fail raises as ``float(score)`` would, whichever of
+    the two comes first in the log."""
+    columns, _ = _columns(records)
+    failed = columns.truthy("error")
+    bad = _first_bad_reference(columns, DETECTION_LABELS)
+    overflow = next((row for row in columns.score_overflows if not failed[row]), None)
+    if overflow is not None and (bad is None or overflow < bad):
+        raise OverflowError("int too large to convert to float")  # as float(score) raises on that sample
+    if bad is not None:
+        _raise_reference(columns, context, DETECTION_LABELS, bad)
+    return columns, failed
+
+
 def ranking_metrics(records: Sequence[dict[str, Any]], context: MetricContext) -> MetricOutput:
     """DF-D ranking metrics from the probability of fake (``score``): ``auc``, ``ap``, ``eer``.
 
@@ -289,14 +304,7 @@ def ranking_metrics(records: Sequence[dict[str, Any]], context: MetricContext) -
     "only one class present" when the scored samples are all real or all fake.
     """
     output = MetricOutput()
-    columns, _ = _columns(records)
-    failed = columns.truthy("error")
-    bad = _first_bad_reference(columns, DETECTION_LABELS)
-    overflow = next((row for row in columns.score_overflows if not failed[row]), None)
-    if overflow is not None and (bad is None or overflow < bad):
-        raise OverflowError("int too large to convert to float")  # as float(score) raises on that sample
-    if bad is not None:
-        _raise_reference(columns, context, DETECTION_LABELS, bad)
+    columns, failed = scored_columns(records, context)
     all_scores = columns.scores
     scored = np.flatnonzero(~failed & np.isfinite(all_scores))
     n = int(scored.size)

@@ -23,14 +23,7 @@ from typing import Any
 import numpy as np
 
 from dfabench.metrics import MetricContext, MetricOutput, MetricResult
-from dfabench.metrics.classification import (
-    DETECTION_LABELS,
-    _columns,
-    _first_bad_reference,
-    _mean_result,
-    _raise_reference,
-    ranking_metrics,
-)
+from dfabench.metrics.classification import _mean_result, ranking_metrics, scored_columns
 
 ONE_FRAME = "every video has one frame: the video level is the frame level"
 
@@ -47,14 +40,7 @@ def video_metrics(records: list[dict[str, Any]], context: MetricContext) -> Metr
     log's columns (a log is not parsed again), as the records give them."""
     from dfabench.selection import video_key
 
-    columns, _ = _columns(records)
-    failed = columns.truthy("error")
-    bad = _first_bad_reference(columns, DETECTION_LABELS)
-    overflow = next((row for row in columns.score_overflows if not failed[row]), None)
-    if overflow is not None and (bad is None or overflow < bad):
-        raise OverflowError("int too large to convert to float")  # as float(score) raises on that sample
-    if bad is not None:
-        _raise_reference(columns, context, DETECTION_LABELS, bad)
+    columns, failed = scored_columns(records, context)
     output = MetricOutput()
     videos: dict[tuple[Any, ...], list[float]] = {}
     frames: dict[tuple[Any, ...], int] = {}
