@@ -50,3 +50,15 @@ def make_benchmark(root: Path, n_real: int = 8, n_per_category: int = 3, size: i
         for record in records:
             handle.write(json.dumps(record) + "\n")
     return root
+
+
+def submitted_entries(cli, bench: Path, tmp_path: Path) -> Path:
+    """Three entries of DF-D and DF-C on ``bench``: ``constant``, ``random-1`` and ``random-2`` (other seeds)."""
+    folder = tmp_path / "entries"
+    for name, args in (("constant", []), ("random-1", ["--model-arg", "seed=1"]), ("random-2", ["--model-arg",
+                                                                                                 "seed=2"])):
+        run = tmp_path / "runs" / name
+        assert cli("run", "--model", name.split("-")[0], *args, "--tasks", "DF-D,DF-C", "--bench", str(bench),
+                   "--out", str(run), "--no-progress")[0] == 0
+        assert cli("leaderboard", "submit", str(run), "--entries", str(folder), "--name", name)[0] == 0
+    return folder

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from benchmaker import submitted_entries
 
 from dfabench.leaderboard import build_leaderboard, verified
 from dfabench.leaderboard.verified import entry_key
@@ -14,13 +15,7 @@ from dfabench.leaderboard.verified import entry_key
 
 @pytest.fixture
 def entries(cli, tiny_bench, tmp_path) -> Path:
-    folder = tmp_path / "entries"
-    for name, args in (("constant", []), ("random-1", ["--model-arg", "seed=1"]), ("random-2", ["--model-arg",
-                                                                                                 "seed=2"])):
-        run = tmp_path / "runs" / name
-        assert cli("run", "--model", name.split("-")[0], *args, "--tasks", "DF-D,DF-C", "--bench", str(tiny_bench),
-                   "--out", str(run), "--no-progress")[0] == 0
-        assert cli("leaderboard", "submit", str(run), "--entries", str(folder), "--name", name)[0] == 0
+    folder = submitted_entries(cli, tiny_bench, tmp_path)
     (folder / "broken").mkdir()  # excluded for a reason, which is kept too
     (folder / "broken" / "run.json").write_text("{")
     return folder

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
+from benchmaker import submitted_entries
 
 from dfabench.leaderboard import build_leaderboard
 from dfabench.leaderboard.build import load_one
@@ -20,14 +21,7 @@ from dfabench.store import RunFolder
 
 @pytest.fixture
 def entries(cli, tiny_bench, tmp_path) -> Path:
-    folder = tmp_path / "entries"
-    for name, args in (("constant", []), ("random-1", ["--model-arg", "seed=1"]), ("random-2", ["--model-arg",
-                                                                                                 "seed=2"])):
-        run = tmp_path / "runs" / name
-        assert cli("run", "--model", name.split("-")[0], *args, "--tasks", "DF-D,DF-C", "--bench", str(tiny_bench),
-                   "--out", str(run), "--no-progress")[0] == 0
-        assert cli("leaderboard", "submit", str(run), "--entries", str(folder), "--name", name)[0] == 0
-    return folder
+    return submitted_entries(cli, tiny_bench, tmp_path)
 
 
 def _files(folder: Path) -> dict[str, bytes]:
